@@ -1,0 +1,448 @@
+//! Adapters from the ports to the AWS SDK for Rust. The endpoint, region and
+//! credentials come from the standard AWS configuration chain
+//! (`AWS_ENDPOINT_URL`, `AWS_REGION`, ...), so the same binary talks to AWS or
+//! to a local emulator.
+
+use std::error::Error as StdError;
+use std::fmt::Debug;
+
+use aws_sdk_databasemigration::types::{Filter, MigrationTypeValue, StartReplicationTaskTypeValue};
+use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use crate::config::RefreshType;
+use crate::ports::{
+    FailureKind, Notifier, PortError, ReplicationTasks, RuleState, ScheduleRule, StartRequest,
+};
+use crate::task::{StartType, TaskInfo, TaskStatus};
+
+/// Load the shared SDK configuration once, at init.
+pub async fn load_sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// Reduce an SDK error to what the domain acts on. The message keeps the
+/// service's error code and text, which carry no secrets.
+pub fn classify<E, R>(operation: &'static str, err: SdkError<E, R>) -> PortError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    R: Debug,
+{
+    let kind = match &err {
+        SdkError::ServiceError(service) => match service.err().code() {
+            Some(
+                "ResourceNotFoundFault"
+                | "ResourceNotFoundException"
+                | "NotFound"
+                | "NotFoundException",
+            ) => FailureKind::NotFound,
+            Some("InvalidResourceStateFault") => FailureKind::InvalidState,
+            Some(
+                "Throttling"
+                | "ThrottlingException"
+                | "ThrottledException"
+                | "TooManyRequestsException"
+                | "RequestLimitExceeded"
+                | "InternalFailure"
+                | "InternalError"
+                | "InternalException"
+                | "ServiceUnavailable"
+                | "ServiceUnavailableException",
+            ) => FailureKind::Transient,
+            _ => FailureKind::Permanent,
+        },
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            FailureKind::Transient
+        }
+        _ => FailureKind::Permanent,
+    };
+    PortError::new(operation, kind, DisplayErrorContext(&err).to_string())
+}
+
+/// DMS through `aws-sdk-databasemigration`.
+#[derive(Debug, Clone)]
+pub struct DmsClient {
+    client: aws_sdk_databasemigration::Client,
+}
+
+impl DmsClient {
+    pub fn new(client: aws_sdk_databasemigration::Client) -> Self {
+        Self { client }
+    }
+}
+
+fn refresh_type(value: &MigrationTypeValue) -> Option<RefreshType> {
+    match value.as_str() {
+        "full-load" => Some(RefreshType::FullLoad),
+        "full-load-and-cdc" => Some(RefreshType::FullLoadAndCdc),
+        "cdc" => Some(RefreshType::Cdc),
+        _ => None,
+    }
+}
+
+/// Convert the SDK's task to ours; `None` when DMS left out the ARN.
+pub fn task_info(task: &aws_sdk_databasemigration::types::ReplicationTask) -> Option<TaskInfo> {
+    let arn = task.replication_task_arn()?.to_owned();
+    Some(TaskInfo {
+        identifier: task
+            .replication_task_identifier()
+            .unwrap_or_else(|| arn.rsplit(':').next().unwrap_or_default())
+            .to_owned(),
+        arn,
+        status: TaskStatus::parse(task.status().unwrap_or("unknown")),
+        migration_type: task.migration_type().and_then(refresh_type),
+        stop_reason: task.stop_reason().map(str::to_owned),
+        last_failure_message: task.last_failure_message().map(str::to_owned),
+        start_date_epoch: task.replication_task_start_date().map(|d| d.as_secs_f64()),
+        target_endpoint_arn: task.target_endpoint_arn().map(str::to_owned),
+        full_load_progress_percent: task
+            .replication_task_stats()
+            .map(|s| s.full_load_progress_percent()),
+    })
+}
+
+impl ReplicationTasks for DmsClient {
+    async fn describe_task(&self, task_arn: &str) -> Result<Option<TaskInfo>, PortError> {
+        const OP: &str = "DescribeReplicationTasks";
+        let filter = Filter::builder()
+            .name("replication-task-arn")
+            .values(task_arn)
+            .build()
+            .map_err(|e| PortError::new(OP, FailureKind::Permanent, e.to_string()))?;
+        let output = match self
+            .client
+            .describe_replication_tasks()
+            .filters(filter)
+            .without_settings(true)
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_fault()) =>
+            {
+                return Ok(None);
+            }
+            Err(err) => return Err(classify(OP, err)),
+        };
+        Ok(output
+            .replication_tasks()
+            .iter()
+            .filter_map(task_info)
+            .find(|t| t.arn == task_arn))
+    }
+
+    async fn start_task(&self, request: &StartRequest) -> Result<(), PortError> {
+        let start_type = match request.start_type {
+            StartType::StartReplication => StartReplicationTaskTypeValue::StartReplication,
+            StartType::ReloadTarget => StartReplicationTaskTypeValue::ReloadTarget,
+            StartType::ResumeProcessing => StartReplicationTaskTypeValue::ResumeProcessing,
+        };
+        self.client
+            .start_replication_task()
+            .replication_task_arn(&request.task_arn)
+            .start_replication_task_type(start_type)
+            .set_cdc_stop_position(request.cdc_stop_position.clone())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| {
+                let typed = err.as_service_error().map(|e| {
+                    (
+                        e.is_invalid_resource_state_fault(),
+                        e.is_resource_not_found_fault(),
+                    )
+                });
+                let mut port = classify("StartReplicationTask", err);
+                match typed {
+                    Some((true, _)) => port.kind = FailureKind::InvalidState,
+                    Some((_, true)) => port.kind = FailureKind::NotFound,
+                    _ => {}
+                }
+                port
+            })
+    }
+}
+
+/// EventBridge through `aws-sdk-eventbridge`, on the default event bus.
+#[derive(Debug, Clone)]
+pub struct EventBridgeClient {
+    client: aws_sdk_eventbridge::Client,
+}
+
+impl EventBridgeClient {
+    pub fn new(client: aws_sdk_eventbridge::Client) -> Self {
+        Self { client }
+    }
+}
+
+impl ScheduleRule for EventBridgeClient {
+    async fn rule_state(&self, rule_name: &str) -> Result<Option<RuleState>, PortError> {
+        use aws_sdk_eventbridge::types::RuleState as Sdk;
+        match self.client.describe_rule().name(rule_name).send().await {
+            Ok(output) => Ok(Some(match output.state() {
+                Some(Sdk::Disabled) => RuleState::Disabled,
+                // ENABLED and ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS both fire.
+                Some(_) | None => RuleState::Enabled,
+            })),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(classify("DescribeRule", err)),
+        }
+    }
+
+    async fn set_rule_state(&self, rule_name: &str, state: RuleState) -> Result<(), PortError> {
+        match state {
+            RuleState::Enabled => self
+                .client
+                .enable_rule()
+                .name(rule_name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify("EnableRule", e)),
+            RuleState::Disabled => self
+                .client
+                .disable_rule()
+                .name(rule_name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify("DisableRule", e)),
+        }
+    }
+}
+
+/// SNS through `aws-sdk-sns`.
+#[derive(Debug, Clone)]
+pub struct SnsClient {
+    client: aws_sdk_sns::Client,
+}
+
+impl SnsClient {
+    pub fn new(client: aws_sdk_sns::Client) -> Self {
+        Self { client }
+    }
+}
+
+impl Notifier for SnsClient {
+    async fn publish(&self, topic_arn: &str, subject: &str, body: &str) -> Result<(), PortError> {
+        self.client
+            .publish()
+            .topic_arn(topic_arn)
+            .subject(subject)
+            .message(body)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("Publish", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_databasemigration::operation::describe_replication_tasks::{
+        DescribeReplicationTasksError, DescribeReplicationTasksOutput,
+    };
+    use aws_sdk_databasemigration::operation::start_replication_task::{
+        StartReplicationTaskError, StartReplicationTaskOutput,
+    };
+    use aws_sdk_databasemigration::types::error::{
+        InvalidResourceStateFault, ResourceNotFoundFault,
+    };
+    use aws_sdk_databasemigration::types::{ReplicationTask, ReplicationTaskStats};
+    use aws_sdk_eventbridge::operation::describe_rule::DescribeRuleOutput;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    const ARN: &str = "arn:aws:dms:eu-west-1:123456789012:task:TASK1";
+
+    fn sdk_task(status: &str) -> ReplicationTask {
+        ReplicationTask::builder()
+            .replication_task_arn(ARN)
+            .replication_task_identifier("nightly-refresh")
+            .status(status)
+            .migration_type(MigrationTypeValue::FullLoad)
+            .stop_reason("Stop Reason FULL_LOAD_ONLY_FINISHED")
+            .target_endpoint_arn("arn:aws:dms:eu-west-1:123456789012:endpoint:TGT")
+            .replication_task_start_date(aws_smithy_types::DateTime::from_secs(1_790_000_000))
+            .replication_task_stats(
+                ReplicationTaskStats::builder()
+                    .full_load_progress_percent(100)
+                    .build(),
+            )
+            .build()
+    }
+
+    #[tokio::test]
+    async fn describe_filters_by_arn_and_maps_every_field() {
+        let rule = mock!(aws_sdk_databasemigration::Client::describe_replication_tasks)
+            .match_requests(|req| {
+                req.filters().len() == 1
+                    && req.filters()[0].name() == "replication-task-arn"
+                    && req.filters()[0].values() == [ARN]
+                    && req.without_settings() == Some(true)
+            })
+            .then_output(|| {
+                DescribeReplicationTasksOutput::builder()
+                    .replication_tasks(sdk_task("stopped"))
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_databasemigration, [&rule]);
+        let task = DmsClient::new(client)
+            .describe_task(ARN)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(rule.num_calls(), 1);
+        assert_eq!(task.identifier, "nightly-refresh");
+        assert_eq!(task.status, TaskStatus::Stopped);
+        assert_eq!(task.migration_type, Some(RefreshType::FullLoad));
+        assert_eq!(
+            task.stop_reason.as_deref(),
+            Some("Stop Reason FULL_LOAD_ONLY_FINISHED")
+        );
+        assert_eq!(task.start_date_epoch, Some(1_790_000_000.0));
+        assert_eq!(task.full_load_progress_percent, Some(100));
+    }
+
+    #[tokio::test]
+    async fn describe_maps_not_found_and_empty_answers_to_none() {
+        let not_found = mock!(aws_sdk_databasemigration::Client::describe_replication_tasks)
+            .then_error(|| {
+                DescribeReplicationTasksError::ResourceNotFoundFault(
+                    ResourceNotFoundFault::builder()
+                        .message("No Tasks found")
+                        .build(),
+                )
+            });
+        let empty = mock!(aws_sdk_databasemigration::Client::describe_replication_tasks)
+            .then_output(|| DescribeReplicationTasksOutput::builder().build());
+        let client = mock_client!(
+            aws_sdk_databasemigration,
+            RuleMode::Sequential,
+            [&not_found, &empty]
+        );
+        let dms = DmsClient::new(client);
+        assert_eq!(dms.describe_task(ARN).await.unwrap(), None);
+        assert_eq!(dms.describe_task(ARN).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn start_sends_arn_start_type_and_cdc_stop_position() {
+        let rule = mock!(aws_sdk_databasemigration::Client::start_replication_task)
+            .match_requests(|req| {
+                req.replication_task_arn() == Some(ARN)
+                    && req.start_replication_task_type()
+                        == Some(&StartReplicationTaskTypeValue::ResumeProcessing)
+                    && req.cdc_stop_position() == Some("commit_time:2026-11-21T00:00:00")
+            })
+            .then_output(|| StartReplicationTaskOutput::builder().build());
+        let plain = mock!(aws_sdk_databasemigration::Client::start_replication_task)
+            .match_requests(|req| {
+                req.start_replication_task_type()
+                    == Some(&StartReplicationTaskTypeValue::ReloadTarget)
+                    && req.cdc_stop_position().is_none()
+            })
+            .then_output(|| StartReplicationTaskOutput::builder().build());
+        let client = mock_client!(
+            aws_sdk_databasemigration,
+            RuleMode::MatchAny,
+            [&rule, &plain]
+        );
+        let dms = DmsClient::new(client);
+        dms.start_task(&StartRequest {
+            task_arn: ARN.into(),
+            start_type: StartType::ResumeProcessing,
+            cdc_stop_position: Some("commit_time:2026-11-21T00:00:00".into()),
+        })
+        .await
+        .unwrap();
+        dms.start_task(&StartRequest {
+            task_arn: ARN.into(),
+            start_type: StartType::ReloadTarget,
+            cdc_stop_position: None,
+        })
+        .await
+        .unwrap();
+        assert_eq!((rule.num_calls(), plain.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn start_maps_invalid_state_fault() {
+        let rule =
+            mock!(aws_sdk_databasemigration::Client::start_replication_task).then_error(|| {
+                StartReplicationTaskError::InvalidResourceStateFault(
+                    InvalidResourceStateFault::builder()
+                        .message("Task is currently being started")
+                        .build(),
+                )
+            });
+        let client = mock_client!(aws_sdk_databasemigration, [&rule]);
+        let err = DmsClient::new(client)
+            .start_task(&StartRequest {
+                task_arn: ARN.into(),
+                start_type: StartType::ReloadTarget,
+                cdc_stop_position: None,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, FailureKind::InvalidState);
+        assert!(err.message.contains("being started"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn rule_state_and_toggles() {
+        use aws_sdk_eventbridge::types::RuleState as Sdk;
+        let describe = mock!(aws_sdk_eventbridge::Client::describe_rule)
+            .match_requests(|req| req.name() == Some("nightly"))
+            .then_output(|| {
+                DescribeRuleOutput::builder()
+                    .name("nightly")
+                    .state(Sdk::Enabled)
+                    .build()
+            });
+        let disable = mock!(aws_sdk_eventbridge::Client::disable_rule)
+            .match_requests(|req| req.name() == Some("nightly"))
+            .then_output(|| {
+                aws_sdk_eventbridge::operation::disable_rule::DisableRuleOutput::builder().build()
+            });
+        let client = mock_client!(
+            aws_sdk_eventbridge,
+            RuleMode::MatchAny,
+            [&describe, &disable]
+        );
+        let eb = EventBridgeClient::new(client);
+        assert_eq!(
+            eb.rule_state("nightly").await.unwrap(),
+            Some(RuleState::Enabled)
+        );
+        eb.set_rule_state("nightly", RuleState::Disabled)
+            .await
+            .unwrap();
+        assert_eq!(disable.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn publish_sends_topic_subject_and_body() {
+        let rule = mock!(aws_sdk_sns::Client::publish)
+            .match_requests(|req| {
+                req.topic_arn() == Some("arn:aws:sns:eu-west-1:123456789012:alerts")
+                    && req.subject() == Some("subject")
+                    && req.message() == Some("{}")
+            })
+            .then_output(|| aws_sdk_sns::operation::publish::PublishOutput::builder().build());
+        let client = mock_client!(aws_sdk_sns, [&rule]);
+        SnsClient::new(client)
+            .publish("arn:aws:sns:eu-west-1:123456789012:alerts", "subject", "{}")
+            .await
+            .unwrap();
+        assert_eq!(rule.num_calls(), 1);
+    }
+}

@@ -1,0 +1,187 @@
+//! In-memory test doubles of the ports, for unit tests here and in the
+//! function crates (enable the `fakes` feature in dev-dependencies).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use crate::config::RefreshType;
+use crate::ports::{
+    FailureKind, Notifier, PortError, ReplicationTasks, RuleState, ScheduleRule, StartRequest,
+};
+use crate::task::{TaskInfo, TaskStatus};
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A task as the fakes create it: stopped after a finished full load.
+pub fn task(arn: &str, status: TaskStatus) -> TaskInfo {
+    TaskInfo {
+        arn: arn.to_owned(),
+        identifier: arn.rsplit(':').next().unwrap_or(arn).to_owned(),
+        status,
+        migration_type: Some(RefreshType::FullLoad),
+        stop_reason: None,
+        last_failure_message: None,
+        start_date_epoch: Some(1_790_000_000.0),
+        target_endpoint_arn: Some("arn:aws:dms:eu-west-1:123456789012:endpoint:TARGET".into()),
+        full_load_progress_percent: Some(100),
+    }
+}
+
+/// DMS: tasks by ARN; a start moves a task to `running` unless a scripted
+/// error is queued for it.
+#[derive(Debug, Default)]
+pub struct FakeDms {
+    pub tasks: Mutex<HashMap<String, TaskInfo>>,
+    pub start_errors: Mutex<HashMap<String, VecDeque<PortError>>>,
+    /// Status a task shows after a scripted start error (another starter won).
+    pub status_after_error: Mutex<HashMap<String, TaskStatus>>,
+    pub starts: Mutex<Vec<StartRequest>>,
+    pub describe_calls: Mutex<usize>,
+    pub describe_error: Mutex<Option<PortError>>,
+}
+
+impl FakeDms {
+    pub fn with_tasks(tasks: impl IntoIterator<Item = TaskInfo>) -> Self {
+        let fake = Self::default();
+        lock(&fake.tasks).extend(tasks.into_iter().map(|t| (t.arn.clone(), t)));
+        fake
+    }
+
+    pub fn fail_next_start(&self, arn: &str, kind: FailureKind, message: &str) {
+        lock(&self.start_errors)
+            .entry(arn.to_owned())
+            .or_default()
+            .push_back(PortError::new("StartReplicationTask", kind, message));
+    }
+
+    pub fn set_status(&self, arn: &str, status: TaskStatus) {
+        if let Some(t) = lock(&self.tasks).get_mut(arn) {
+            t.status = status;
+        }
+    }
+
+    pub fn update(&self, arn: &str, f: impl FnOnce(&mut TaskInfo)) {
+        if let Some(t) = lock(&self.tasks).get_mut(arn) {
+            f(t);
+        }
+    }
+
+    pub fn starts(&self) -> Vec<StartRequest> {
+        lock(&self.starts).clone()
+    }
+
+    pub fn status(&self, arn: &str) -> Option<TaskStatus> {
+        lock(&self.tasks).get(arn).map(|t| t.status.clone())
+    }
+}
+
+impl ReplicationTasks for FakeDms {
+    async fn describe_task(&self, task_arn: &str) -> Result<Option<TaskInfo>, PortError> {
+        *lock(&self.describe_calls) += 1;
+        if let Some(err) = lock(&self.describe_error).clone() {
+            return Err(err);
+        }
+        Ok(lock(&self.tasks).get(task_arn).cloned())
+    }
+
+    async fn start_task(&self, request: &StartRequest) -> Result<(), PortError> {
+        let scripted = lock(&self.start_errors)
+            .get_mut(&request.task_arn)
+            .and_then(VecDeque::pop_front);
+        if let Some(err) = scripted {
+            if let Some(status) = lock(&self.status_after_error)
+                .get(&request.task_arn)
+                .cloned()
+            {
+                self.set_status(&request.task_arn, status);
+            }
+            return Err(err);
+        }
+        lock(&self.starts).push(request.clone());
+        let mut tasks = lock(&self.tasks);
+        match tasks.get_mut(&request.task_arn) {
+            Some(task) => {
+                task.status = TaskStatus::Running;
+                task.start_date_epoch = Some(task.start_date_epoch.unwrap_or(0.0) + 86_400.0);
+                Ok(())
+            }
+            None => Err(PortError::new(
+                "StartReplicationTask",
+                FailureKind::NotFound,
+                "no such task",
+            )),
+        }
+    }
+}
+
+/// EventBridge: rule states by name, and a log of every change.
+#[derive(Debug, Default)]
+pub struct FakeRules {
+    pub rules: Mutex<HashMap<String, RuleState>>,
+    pub changes: Mutex<Vec<(String, RuleState)>>,
+    pub fail_changes: Mutex<bool>,
+}
+
+impl FakeRules {
+    pub fn with_rule(name: &str, state: RuleState) -> Self {
+        let fake = Self::default();
+        lock(&fake.rules).insert(name.to_owned(), state);
+        fake
+    }
+
+    pub fn state(&self, name: &str) -> Option<RuleState> {
+        lock(&self.rules).get(name).copied()
+    }
+
+    pub fn changes(&self) -> Vec<(String, RuleState)> {
+        lock(&self.changes).clone()
+    }
+}
+
+impl ScheduleRule for FakeRules {
+    async fn rule_state(&self, rule_name: &str) -> Result<Option<RuleState>, PortError> {
+        Ok(self.state(rule_name))
+    }
+
+    async fn set_rule_state(&self, rule_name: &str, state: RuleState) -> Result<(), PortError> {
+        if *lock(&self.fail_changes) {
+            return Err(PortError::new(
+                "EnableRule",
+                FailureKind::Transient,
+                "throttled",
+            ));
+        }
+        let mut rules = lock(&self.rules);
+        let Some(current) = rules.get_mut(rule_name) else {
+            return Err(PortError::new(
+                "EnableRule",
+                FailureKind::NotFound,
+                "no such rule",
+            ));
+        };
+        *current = state;
+        lock(&self.changes).push((rule_name.to_owned(), state));
+        Ok(())
+    }
+}
+
+/// SNS: every published message.
+#[derive(Debug, Default)]
+pub struct FakeNotifier {
+    pub published: Mutex<Vec<(String, String, String)>>,
+}
+
+impl FakeNotifier {
+    pub fn messages(&self) -> Vec<(String, String, String)> {
+        lock(&self.published).clone()
+    }
+}
+
+impl Notifier for FakeNotifier {
+    async fn publish(&self, topic_arn: &str, subject: &str, body: &str) -> Result<(), PortError> {
+        lock(&self.published).push((topic_arn.to_owned(), subject.to_owned(), body.to_owned()));
+        Ok(())
+    }
+}

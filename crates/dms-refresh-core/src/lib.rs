@@ -1,0 +1,13 @@
+//! The domain of dms-refresh: configuration, the decisions the two Lambda
+//! functions make (pure functions over plain types), the ports they act
+//! through, and the AWS adapters behind those ports.
+
+pub mod aws;
+pub mod config;
+#[cfg(any(test, feature = "fakes"))]
+pub mod fakes;
+pub mod notify;
+pub mod ports;
+pub mod starter;
+pub mod task;
+pub mod telemetry;

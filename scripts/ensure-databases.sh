@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Make sure PostgreSQL (127.0.0.1:5432) and MariaDB (127.0.0.1:3306) accept
+# connections; start them (installing them first if they are absent) when not.
+set -euo pipefail
+
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+maria_up() { mariadb-admin --protocol=tcp -h 127.0.0.1 -P 3306 -uroot ping >/dev/null 2>&1; }
+
+wait_for() {
+    local name=$1 check=$2
+    for _ in $(seq 1 60); do
+        if $check; then return 0; fi
+        sleep 1
+    done
+    echo "error: $name did not come up on 127.0.0.1 within 60 s" >&2
+    return 1
+}
+
+install_packages() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "error: $* not installed and not root; install them with apt-get" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+if ! pg_up; then
+    echo "==> starting PostgreSQL"
+    command -v pg_ctlcluster >/dev/null || install_packages postgresql
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+    wait_for PostgreSQL pg_up
+fi
+
+if ! maria_up; then
+    echo "==> starting MariaDB"
+    command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || install_packages mariadb-server
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+    wait_for MariaDB maria_up
+fi
+echo "==> PostgreSQL and MariaDB are up"

@@ -1,0 +1,268 @@
+//! Shared helpers: the project paths, a moto_server per test, SDK clients
+//! pointed at it, and resource builders.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_databasemigration::types::MigrationTypeValue;
+use aws_sdk_sns::config::Credentials;
+use tokio::process::{Child, Command};
+
+pub const ACCOUNT: &str = "123456789012";
+pub const REGION: &str = "us-east-1";
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The project virtualenv's interpreter, where moto and cargo-lambda live.
+pub fn venv_bin(tool: &str) -> PathBuf {
+    let dir = std::env::var_os("DMSR_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv"));
+    let path = dir.join("bin").join(tool);
+    assert!(
+        path.exists(),
+        "{} is missing: the project virtualenv is not installed. Run `bash scripts/test.sh` \
+         (it creates .venv with the pinned moto[server] and cargo-lambda) or \
+         `bash scripts/setup-venv.sh`.",
+        path.display()
+    );
+    path
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+pub fn log_dir() -> PathBuf {
+    let dir = repo_root().join("target").join("test-logs");
+    std::fs::create_dir_all(&dir).expect("create target/test-logs");
+    dir
+}
+
+/// Wait until something accepts TCP connections on `port`, or panic.
+pub async fn wait_for_port(port: u16, child: &mut Child, what: &str, log: &PathBuf) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let output = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("{what} exited with {status} before listening on {port}:\n{output}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on {port} within 60 s (log: {})",
+            log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A moto_server of our own on a free loopback port, stopped on drop.
+pub struct Moto {
+    _child: Child,
+    pub url: String,
+    pub sdk: SdkConfig,
+}
+
+impl Moto {
+    pub async fn start() -> Self {
+        let port = free_port();
+        let log = log_dir().join(format!("moto-{port}.log"));
+        let file = std::fs::File::create(&log).expect("moto log file");
+        let mut child = Command::new(venv_bin("python"))
+            .arg(repo_root().join("tools").join("moto_server.py"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::from(file.try_clone().expect("log handle")))
+            .stderr(Stdio::from(file))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn moto_server");
+        wait_for_port(port, &mut child, "moto_server", &log).await;
+        let url = format!("http://127.0.0.1:{port}");
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&url)
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+            .load()
+            .await;
+        Self {
+            _child: child,
+            url,
+            sdk,
+        }
+    }
+
+    /// The environment a function needs to reach this emulator.
+    pub fn aws_env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", self.url.as_str()),
+            ("AWS_REGION", REGION),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_MAX_ATTEMPTS", "1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    pub fn dms(&self) -> aws_sdk_databasemigration::Client {
+        aws_sdk_databasemigration::Client::new(&self.sdk)
+    }
+
+    pub fn events(&self) -> aws_sdk_eventbridge::Client {
+        aws_sdk_eventbridge::Client::new(&self.sdk)
+    }
+
+    pub fn sns(&self) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(&self.sdk)
+    }
+
+    /// Create a replication task (the emulator leaves it `creating`).
+    pub async fn create_task(
+        &self,
+        identifier: &str,
+        migration_type: MigrationTypeValue,
+    ) -> String {
+        let out = self
+            .dms()
+            .create_replication_task()
+            .replication_task_identifier(identifier)
+            .source_endpoint_arn(format!("arn:aws:dms:{REGION}:{ACCOUNT}:endpoint:SOURCE"))
+            .target_endpoint_arn(format!("arn:aws:dms:{REGION}:{ACCOUNT}:endpoint:TARGET"))
+            .replication_instance_arn(format!("arn:aws:dms:{REGION}:{ACCOUNT}:rep:INSTANCE"))
+            .migration_type(migration_type)
+            .table_mappings(r#"{"rules":[{"rule-type":"selection","rule-id":"1","rule-name":"1","object-locator":{"schema-name":"%","table-name":"%"},"rule-action":"include"}]}"#)
+            .send()
+            .await
+            .expect("create replication task");
+        out.replication_task()
+            .and_then(|t| t.replication_task_arn())
+            .expect("task ARN")
+            .to_owned()
+    }
+
+    /// Bring a task to `stopped` the only way the emulator allows: start, stop.
+    pub async fn run_and_stop(&self, arn: &str) {
+        self.dms()
+            .start_replication_task()
+            .replication_task_arn(arn)
+            .start_replication_task_type(
+                aws_sdk_databasemigration::types::StartReplicationTaskTypeValue::StartReplication,
+            )
+            .send()
+            .await
+            .expect("start task");
+        self.dms()
+            .stop_replication_task()
+            .replication_task_arn(arn)
+            .send()
+            .await
+            .expect("stop task");
+    }
+
+    /// (status, start date in epoch seconds) as the emulator reports them.
+    pub async fn task_state(&self, arn: &str) -> (String, Option<f64>) {
+        let filter = aws_sdk_databasemigration::types::Filter::builder()
+            .name("replication-task-arn")
+            .values(arn)
+            .build()
+            .expect("filter");
+        let out = self
+            .dms()
+            .describe_replication_tasks()
+            .filters(filter)
+            .send()
+            .await
+            .expect("describe task");
+        let task = out.replication_tasks().first().expect("task exists");
+        (
+            task.status().unwrap_or_default().to_owned(),
+            task.replication_task_start_date().map(|d| d.as_secs_f64()),
+        )
+    }
+
+    pub async fn put_rule(&self, name: &str, enabled: bool) {
+        use aws_sdk_eventbridge::types::RuleState;
+        self.events()
+            .put_rule()
+            .name(name)
+            .schedule_expression("cron(0 0 * * ? *)")
+            .state(if enabled {
+                RuleState::Enabled
+            } else {
+                RuleState::Disabled
+            })
+            .send()
+            .await
+            .expect("put rule");
+    }
+
+    pub async fn rule_state(&self, name: &str) -> String {
+        self.events()
+            .describe_rule()
+            .name(name)
+            .send()
+            .await
+            .expect("describe rule")
+            .state()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// Environment for the functions' configuration.
+pub fn function_env(
+    task_arns: &[&str],
+    rule: &str,
+    mode: &str,
+    topic: Option<&str>,
+) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("DMS_TASK_ARNS".to_owned(), task_arns.join(",")),
+        ("SCHEDULE_RULE_NAME".to_owned(), rule.to_owned()),
+        ("REFRESH_INDICATOR".to_owned(), "data-refresh".to_owned()),
+        ("REFRESH_TYPE".to_owned(), "full-load".to_owned()),
+        ("SCHEDULE_MODE".to_owned(), mode.to_owned()),
+    ];
+    if let Some(topic) = topic {
+        env.push(("NOTIFICATION_TOPIC_ARN".to_owned(), topic.to_owned()));
+    }
+    env
+}
+
+pub fn config_from(env: &[(String, String)]) -> dms_refresh_core::config::Config {
+    dms_refresh_core::config::Config::from_lookup(|k| {
+        env.iter()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v.clone())
+    })
+    .expect("valid test configuration")
+}
+
+/// A unique name for test resources.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}

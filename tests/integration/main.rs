@@ -1,0 +1,8 @@
+//! Integration tests, one binary: the functions against the local AWS emulator
+//! (moto_server), the local databases and cargo-lambda's runtime emulator.
+//! Run through `bash scripts/test.sh`, which installs and starts what they need.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+mod lambda_binary;
+mod starter;
