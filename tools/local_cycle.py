@@ -189,8 +189,18 @@ def main() -> int:
     show("task", f"{task_arn} ({aws.task(task_arn)['Status']})")
     show("rule", f"{RULE} ({aws.rule_state()})")
 
+    topic_arn = aws.client("sns").create_topic(Name="dms-refresh-demo-notifications")["TopicArn"]
+    sqs = aws.client("sqs")
+    queue_url = sqs.create_queue(QueueName="dms-refresh-demo-inbox")["QueueUrl"]
+    aws.client("sns").subscribe(
+        TopicArn=topic_arn, Protocol="sqs",
+        Endpoint=f"arn:aws:sqs:{REGION}:{ACCOUNT}:dms-refresh-demo-inbox",
+    )
+    show("notification topic", f"{topic_arn} (read back through an SQS queue)")
+
     config = {
         "DMS_TASK_ARNS": task_arn,
+        "NOTIFICATION_TOPIC_ARN": topic_arn,
         "SCHEDULE_RULE_NAME": RULE,
         "REFRESH_INDICATOR": "data-refresh",
         "REFRESH_TYPE": "full-load",
@@ -213,6 +223,30 @@ def main() -> int:
     show("response", again)
     if again["tasks"][0]["action"] != "skipped":
         raise StepFailed("the second invocation must not start the task again")
+
+    step("5. DMS finishes the full load (emulated: the task is stopped)")
+    dms.stop_replication_task(ReplicationTaskArn=task_arn)
+    show("task status now", aws.task(task_arn)["Status"])
+
+    step("6. post-processor, invoked with the DMS notification SNS delivers")
+    post = Function("post-processor", config)
+    result = post.invoke(ROOT / "events" / "post-processor" / "sns-finished.json")
+    show("response", result)
+    show("rule state now", aws.rule_state())
+    if aws.rule_state() != "ENABLED":
+        raise StepFailed("expected the rule enabled again after the run")
+    received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    notes = [json.loads(m["Body"]) for m in received.get("Messages", [])]
+    if not notes:
+        raise StepFailed("no notification was published")
+    for note in notes:
+        show("notification", {"Subject": note.get("Subject"), "Message": json.loads(note["Message"])})
+
+    step("7. The same notification delivered again (SNS delivers at least once)")
+    again = post.invoke(ROOT / "events" / "post-processor" / "sns-finished.json")
+    show("response", again)
+    if again["records"][0]["action"] != "duplicate":
+        raise StepFailed("a duplicate delivery must have no effect")
 
     print("\nOK: the refresh cycle ran locally.", flush=True)
     return 0

@@ -266,3 +266,87 @@ pub fn unique(prefix: &str) -> String {
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// A notification topic with an SQS queue subscribed, so tests can read back
+/// what the functions published.
+pub struct Inbox {
+    pub topic_arn: String,
+    queue_url: String,
+    sqs: aws_sdk_sqs::Client,
+}
+
+impl Inbox {
+    pub async fn create(moto: &Moto) -> Self {
+        let name = unique("notifications");
+        let topic_arn = moto
+            .sns()
+            .create_topic()
+            .name(&name)
+            .send()
+            .await
+            .expect("create topic")
+            .topic_arn()
+            .expect("topic ARN")
+            .to_owned();
+        let sqs = aws_sdk_sqs::Client::new(&moto.sdk);
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(&name)
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url()
+            .expect("queue URL")
+            .to_owned();
+        let queue_arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}");
+        moto.sns()
+            .subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .send()
+            .await
+            .expect("subscribe queue");
+        Self {
+            topic_arn,
+            queue_url,
+            sqs,
+        }
+    }
+
+    /// Every (subject, body) published so far, drained from the queue.
+    pub async fn drain(&self) -> Vec<(String, serde_json::Value)> {
+        let mut out = Vec::new();
+        loop {
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receive messages");
+            let messages = received.messages();
+            if messages.is_empty() {
+                return out;
+            }
+            for m in messages {
+                let envelope: serde_json::Value =
+                    serde_json::from_str(m.body().unwrap_or("{}")).expect("SNS envelope");
+                let subject = envelope["Subject"].as_str().unwrap_or_default().to_owned();
+                let body = serde_json::from_str(envelope["Message"].as_str().unwrap_or("null"))
+                    .expect("notification body is JSON");
+                out.push((subject, body));
+                if let Some(handle) = m.receipt_handle() {
+                    self.sqs
+                        .delete_message()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .expect("delete message");
+                }
+            }
+        }
+    }
+}

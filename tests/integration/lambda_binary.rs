@@ -152,3 +152,50 @@ async fn task_starter_binary_starts_the_task_from_the_console_event() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn post_processor_binary_finishes_the_run_from_the_sns_event() {
+    let moto = Moto::start().await;
+    let rule = unique("nightly");
+    moto.put_rule(&rule, false).await;
+    let arn = moto
+        .create_task("dms-refresh-demo", MigrationTypeValue::FullLoad)
+        .await;
+    moto.run_and_stop(&arn).await;
+    let inbox = crate::harness::Inbox::create(&moto).await;
+
+    let mut env = function_env(&[&arn], &rule, "schedule", Some(&inbox.topic_arn));
+    env.extend(moto.aws_env());
+    let lambda = LambdaEmulator::start("post-processor", &env).await;
+
+    let summary = lambda
+        .invoke("post-processor/sns-finished.json")
+        .await
+        .unwrap();
+    assert_eq!(summary["records"][0]["action"], "completed", "{summary}");
+    assert_eq!(moto.rule_state(&rule).await, "ENABLED");
+    let published = inbox.drain().await;
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert!(published[0].0.contains("succeeded"));
+
+    let again = lambda
+        .invoke("post-processor/sns-finished.json")
+        .await
+        .unwrap();
+    assert_eq!(again["records"][0]["action"], "duplicate", "{again}");
+
+    let err = lambda
+        .invoke("post-processor/sns-malformed.json")
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("InvalidRecord") && err.contains("bad-0001"),
+        "{err}"
+    );
+    let err = lambda
+        .invoke("post-processor/sns-empty-records.json")
+        .await
+        .unwrap_err();
+    assert!(err.contains("InvalidEvent"), "{err}");
+    assert!(inbox.drain().await.is_empty());
+}

@@ -5,4 +5,5 @@
 
 mod harness;
 mod lambda_binary;
+mod post_processor;
 mod starter;

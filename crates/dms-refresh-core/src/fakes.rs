@@ -185,3 +185,98 @@ impl Notifier for FakeNotifier {
         Ok(())
     }
 }
+
+/// Hooks that record every run and answer from a script (default: complete).
+#[derive(Debug)]
+pub struct FakeHooks {
+    pub configured: bool,
+    pub script: Mutex<VecDeque<Result<crate::ports::HookReport, crate::ports::HookError>>>,
+    pub runs: Mutex<Vec<crate::ports::RunContext>>,
+}
+
+impl Default for FakeHooks {
+    fn default() -> Self {
+        Self {
+            configured: true,
+            script: Mutex::default(),
+            runs: Mutex::default(),
+        }
+    }
+}
+
+impl FakeHooks {
+    pub fn then(&self, result: Result<crate::ports::HookReport, crate::ports::HookError>) {
+        lock(&self.script).push_back(result);
+    }
+
+    pub fn run_count(&self) -> usize {
+        lock(&self.runs).len()
+    }
+
+    pub fn runs(&self) -> Vec<crate::ports::RunContext> {
+        lock(&self.runs).clone()
+    }
+}
+
+impl crate::ports::PostRefreshHooks for FakeHooks {
+    fn is_configured(&self) -> bool {
+        self.configured
+    }
+
+    async fn run(
+        &self,
+        run: &crate::ports::RunContext,
+    ) -> Result<crate::ports::HookReport, crate::ports::HookError> {
+        lock(&self.runs).push(run.clone());
+        // Yield once so concurrent deliveries really interleave in tests.
+        tokio_yield().await;
+        lock(&self.script)
+            .pop_front()
+            .unwrap_or(Ok(crate::ports::HookReport::Complete {
+                rows_affected: Some(3),
+                details: serde_json::Value::Null,
+            }))
+    }
+}
+
+async fn tokio_yield() {
+    struct YieldOnce(bool);
+    impl std::future::Future for YieldOnce {
+        type Output = ();
+        fn poll(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<()> {
+            if self.0 {
+                std::task::Poll::Ready(())
+            } else {
+                self.0 = true;
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            }
+        }
+    }
+    YieldOnce(false).await;
+}
+
+/// Records continuations instead of invoking anything.
+#[derive(Debug, Default)]
+pub struct FakeContinuer {
+    pub sent: Mutex<Vec<crate::events::Continuation>>,
+}
+
+impl FakeContinuer {
+    pub fn sent(&self) -> Vec<crate::events::Continuation> {
+        lock(&self.sent).clone()
+    }
+}
+
+impl crate::ports::Continuer for FakeContinuer {
+    async fn continue_run(
+        &self,
+        continuation: &crate::events::Continuation,
+    ) -> Result<(), PortError> {
+        lock(&self.sent).push(continuation.clone());
+        Ok(())
+    }
+}

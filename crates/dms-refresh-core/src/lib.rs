@@ -4,10 +4,13 @@
 
 pub mod aws;
 pub mod config;
+pub mod events;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
 pub mod notify;
 pub mod ports;
+pub mod post;
+pub mod runs;
 pub mod starter;
 pub mod task;
 pub mod telemetry;

@@ -99,3 +99,100 @@ pub trait Notifier: Sync {
         body: &str,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
+
+/// Everything the post-refresh hooks and the ledger need to know about a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunContext {
+    /// Stable across deliveries and invocations: the group's tasks and their start dates.
+    pub run_id: String,
+    /// The group's tasks as DMS described them for this run.
+    pub tasks: Vec<TaskInfo>,
+    /// Every task finished its load; `false` means a failed or interrupted load
+    /// that is still masked before anything else happens.
+    pub load_complete: bool,
+    /// When the hooks must stop and hand over to a continuation.
+    pub deadline: std::time::Instant,
+    /// 1 for the invocation that began the run, then 2, 3, ... for continuations.
+    pub invocation: u32,
+}
+
+/// What `RunLedger::begin` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "state")]
+pub enum Begin {
+    /// First sight of this run: it is ours.
+    New,
+    /// Started before (crashed, paused at a deadline, or failed): ours to resume.
+    Resumed,
+    /// Another invocation holds the run's lease right now.
+    HeldByOther { owner: String },
+    /// Finished before: a duplicate delivery.
+    AlreadyDone,
+}
+
+/// How an invocation leaves a run in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "outcome")]
+pub enum LedgerOutcome {
+    /// Handled completely (masked, rule handled, notified).
+    Done { rows_affected: Option<u64> },
+    /// The hooks failed; a later delivery or retry may resume.
+    Failed { error: String },
+    /// Stopped at the deadline; a continuation resumes it.
+    Paused,
+}
+
+/// A failure of the hooks or the ledger, permanent (bad rules, wrong
+/// database, verification) or worth retrying (connection trouble).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct HookError {
+    pub permanent: bool,
+    pub message: String,
+}
+
+/// The record of runs that gives duplicate deliveries no effect.
+pub trait RunLedger: Sync {
+    /// Claim the run for `owner` until `lease_until`.
+    fn begin(
+        &self,
+        run: &RunContext,
+        owner: &str,
+        lease_until: std::time::SystemTime,
+    ) -> impl Future<Output = Result<Begin, HookError>> + Send;
+
+    fn finish(
+        &self,
+        run: &RunContext,
+        owner: &str,
+        outcome: &LedgerOutcome,
+    ) -> impl Future<Output = Result<(), HookError>> + Send;
+}
+
+/// What the hooks did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "state")]
+pub enum HookReport {
+    Complete {
+        rows_affected: Option<u64>,
+        details: serde_json::Value,
+    },
+    /// The deadline came first; the run continues in another invocation.
+    Incomplete { details: serde_json::Value },
+}
+
+/// The work done on the target database after a load: masking and the rest.
+pub trait PostRefreshHooks: Sync {
+    /// Whether any hook is configured; with none, a failed load is only alerted.
+    fn is_configured(&self) -> bool;
+
+    fn run(&self, run: &RunContext) -> impl Future<Output = Result<HookReport, HookError>> + Send;
+}
+
+/// Hands an unfinished run to a new invocation.
+pub trait Continuer: Sync {
+    fn continue_run(
+        &self,
+        continuation: &crate::events::Continuation,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}

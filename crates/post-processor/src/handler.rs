@@ -1,0 +1,77 @@
+//! Translates the Lambda invocation into a domain call and the result into the
+//! JSON answer or a typed Lambda error.
+
+use std::time::Duration;
+
+use dms_refresh_core::config::Config;
+use dms_refresh_core::events::parse_invocation;
+use dms_refresh_core::ports::{
+    Notifier, PostRefreshHooks, ReplicationTasks, RunLedger, ScheduleRule,
+};
+use dms_refresh_core::post::{InvocationInfo, PostError, PostPorts, handle_invocation};
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde_json::Value;
+use tracing::{error, info};
+
+use crate::continuation::SelfInvoke;
+
+/// How long before the Lambda deadline the hooks stop and hand over. One
+/// masking chunk must fit in it.
+pub const HOOKS_MARGIN: Duration = Duration::from_secs(60);
+
+/// Everything built once at init and shared by every invocation.
+#[derive(Debug)]
+pub struct Deps<D, R, N, L, H> {
+    pub config: Config,
+    pub dms: D,
+    pub rules: R,
+    pub notifier: N,
+    pub ledger: L,
+    pub hooks: H,
+    pub lambda: aws_sdk_lambda::Client,
+}
+
+pub async fn handle<D, R, N, L, H>(
+    event: LambdaEvent<Value>,
+    deps: &Deps<D, R, N, L, H>,
+) -> Result<Value, Diagnostic>
+where
+    D: ReplicationTasks,
+    R: ScheduleRule,
+    N: Notifier,
+    L: RunLedger,
+    H: PostRefreshHooks,
+{
+    let context = &event.context;
+    let info =
+        InvocationInfo::from_deadline_ms(&context.request_id, context.deadline, HOOKS_MARGIN);
+    let continuer = SelfInvoke {
+        client: &deps.lambda,
+        function_arn: &context.invoked_function_arn,
+    };
+    let ports = PostPorts {
+        dms: &deps.dms,
+        rules: &deps.rules,
+        notifier: &deps.notifier,
+        ledger: &deps.ledger,
+        hooks: &deps.hooks,
+        continuer: &continuer,
+    };
+    let result = match parse_invocation(&event.payload) {
+        Ok(invocation) => handle_invocation(&deps.config, &ports, invocation, &info).await,
+        Err(e) => Err(PostError::from(e)),
+    };
+    match result {
+        Ok(summary) => {
+            info!(request_id = %context.request_id, records = summary.records.len(), "post-processor finished");
+            Ok(serde_json::to_value(&summary).unwrap_or_else(|e| Value::String(e.to_string())))
+        }
+        Err(err) => {
+            error!(request_id = %context.request_id, error_type = err.error_type(), error = %err, "post-processor failed");
+            Err(Diagnostic {
+                error_type: err.error_type().to_owned(),
+                error_message: err.to_string(),
+            })
+        }
+    }
+}
