@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup-venv.sh
+bash scripts/ensure-databases.sh
 echo "==> building the Lambda binaries"
 cargo build --quiet --bins -p task-starter -p post-processor
 exec .venv/bin/python tools/local_cycle.py "$@"

@@ -16,3 +16,5 @@ echo "==> cargo build (the Lambda binaries the tests run)"
 cargo build --workspace --bins
 echo "==> cargo test"
 cargo test --workspace
+echo "==> SAM application: validate, lint, build, emulator deployment"
+bash scripts/check-template.sh

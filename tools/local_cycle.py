@@ -21,6 +21,8 @@ from pathlib import Path
 
 import boto3
 
+import demo_db
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 REGION = "us-east-1"
@@ -160,21 +162,45 @@ def show(label: str, value) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.parse_args()
+    parser.add_argument("--engine", choices=sorted(demo_db.ENGINES), default="mariadb",
+                        help="the local database server that plays the DMS target (default: mariadb)")
+    parser.add_argument("--rows", type=int, default=2000,
+                        help="customers (and orders, payments) in the demo database (default: 2000)")
+    args = parser.parse_args()
 
     step("1. Local AWS emulator")
     aws = Emulator()
     show("moto_server", aws.url)
 
-    step("2. Demo resources: the schedule rule and last night's stopped DMS task")
+    step(f"2. The development database (local {args.engine}) that DMS refreshes")
+    demo_db.create(args.engine, args.rows)
+    before = demo_db.sample(args.engine)
+    show("database", f"{demo_db.NAME}: {args.rows} customers, orders and payments")
+    for row in before:
+        show("  before", " | ".join(row))
+
+    step("3. Demo resources: the DMS target endpoint, last night's stopped task, the rule, secrets")
     aws.client("events").put_rule(
         Name=RULE, ScheduleExpression="cron(0 0 * * ? *)", State="ENABLED"
     )
     dms = aws.client("dms")
+    dms_engine, port, _ = demo_db.ENGINES[args.engine]
+    target_arn = dms.create_endpoint(
+        EndpointIdentifier="development-target", EndpointType="target", EngineName=dms_engine,
+        ServerName="127.0.0.1", Port=port, DatabaseName=demo_db.NAME, Username="dms",
+        Password="unused-locally",
+    )["Endpoint"]["EndpointArn"]
+    secrets = aws.client("secretsmanager")
+    db_secret = secrets.create_secret(
+        Name="dms-refresh-demo/target", SecretString=json.dumps(demo_db.secret(args.engine))
+    )["ARN"]
+    salt_secret = secrets.create_secret(
+        Name="dms-refresh-demo/salt", SecretString="local-demo-salt-not-for-production"
+    )["ARN"]
     task_arn = dms.create_replication_task(
         ReplicationTaskIdentifier=TASK_ID,
         SourceEndpointArn=f"arn:aws:dms:{REGION}:{ACCOUNT}:endpoint:PRODUCTION",
-        TargetEndpointArn=f"arn:aws:dms:{REGION}:{ACCOUNT}:endpoint:DEVELOPMENT",
+        TargetEndpointArn=target_arn,
         ReplicationInstanceArn=f"arn:aws:dms:{REGION}:{ACCOUNT}:rep:DEMO",
         MigrationType="full-load",
         TableMappings=json.dumps({"rules": [{
@@ -187,6 +213,7 @@ def main() -> int:
     dms.start_replication_task(ReplicationTaskArn=task_arn, StartReplicationTaskType="start-replication")
     dms.stop_replication_task(ReplicationTaskArn=task_arn)
     show("task", f"{task_arn} ({aws.task(task_arn)['Status']})")
+    show("target endpoint", f"{target_arn} (127.0.0.1:{port}/{demo_db.NAME})")
     show("rule", f"{RULE} ({aws.rule_state()})")
 
     topic_arn = aws.client("sns").create_topic(Name="dms-refresh-demo-notifications")["TopicArn"]
@@ -207,8 +234,15 @@ def main() -> int:
         "SCHEDULE_MODE": "schedule",
         **aws.env,
     }
+    post_config = {
+        **config,
+        "TARGET_DB_SECRET_ARN": db_secret,
+        "MASKING_SALT_SECRET_ARN": salt_secret,
+        "MASKING_RULES_PATH": str(ROOT / "examples" / "masking-rules.toml"),
+        "DB_TLS_MODE": "disable",
+    }
 
-    step("3. task-starter, invoked with the scheduled event")
+    step("4. task-starter, invoked with the scheduled event")
     starter = Function("task-starter", config)
     summary = starter.invoke(ROOT / "events" / "task-starter" / "scheduled-event.json")
     show("response", summary)
@@ -218,21 +252,25 @@ def main() -> int:
     if task["Status"] != "running" or aws.rule_state() != "DISABLED":
         raise StepFailed("expected the task running and the rule disabled")
 
-    step("4. A second invocation while the task runs (the console's test event)")
+    step("5. A second invocation while the task runs (the console's test event)")
     again = starter.invoke(ROOT / "events" / "task-starter" / "console-test.json")
     show("response", again)
     if again["tasks"][0]["action"] != "skipped":
         raise StepFailed("the second invocation must not start the task again")
 
-    step("5. DMS finishes the full load (emulated: the task is stopped)")
+    step("6. DMS finishes the full load (emulated: the task is stopped)")
     dms.stop_replication_task(ReplicationTaskArn=task_arn)
     show("task status now", aws.task(task_arn)["Status"])
 
-    step("6. post-processor, invoked with the DMS notification SNS delivers")
-    post = Function("post-processor", config)
+    step("7. post-processor, invoked with the DMS notification SNS delivers")
+    post = Function("post-processor", post_config)
     result = post.invoke(ROOT / "events" / "post-processor" / "sns-finished.json")
     show("response", result)
     show("rule state now", aws.rule_state())
+    for row in demo_db.sample(args.engine):
+        show("  after ", " | ".join(row))
+    if any(b[1] == a[1] for b, a in zip(before, demo_db.sample(args.engine))):
+        raise StepFailed("the e-mail addresses were not masked")
     if aws.rule_state() != "ENABLED":
         raise StepFailed("expected the rule enabled again after the run")
     received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
@@ -242,7 +280,7 @@ def main() -> int:
     for note in notes:
         show("notification", {"Subject": note.get("Subject"), "Message": json.loads(note["Message"])})
 
-    step("7. The same notification delivered again (SNS delivers at least once)")
+    step("8. The same notification delivered again (SNS delivers at least once)")
     again = post.invoke(ROOT / "events" / "post-processor" / "sns-finished.json")
     show("response", again)
     if again["records"][0]["action"] != "duplicate":

@@ -350,3 +350,108 @@ impl Inbox {
         }
     }
 }
+
+impl Moto {
+    pub fn secrets(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::new(&self.sdk)
+    }
+
+    /// A DMS target endpoint naming `server:port/database`.
+    pub async fn create_target_endpoint(
+        &self,
+        engine: &str,
+        server: &str,
+        port: i32,
+        database: &str,
+    ) -> String {
+        self.dms()
+            .create_endpoint()
+            .endpoint_identifier(unique("target"))
+            .endpoint_type(aws_sdk_databasemigration::types::ReplicationEndpointTypeValue::Target)
+            .engine_name(engine)
+            .server_name(server)
+            .port(port)
+            .database_name(database)
+            .username("dms")
+            .password("not-used-by-the-tests")
+            .send()
+            .await
+            .expect("create endpoint")
+            .endpoint()
+            .and_then(|e| e.endpoint_arn())
+            .expect("endpoint ARN")
+            .to_owned()
+    }
+
+    /// A full-load task whose target is `target_endpoint_arn`.
+    pub async fn create_task_to(&self, identifier: &str, target_endpoint_arn: &str) -> String {
+        let out = self
+            .dms()
+            .create_replication_task()
+            .replication_task_identifier(identifier)
+            .source_endpoint_arn(format!("arn:aws:dms:{REGION}:{ACCOUNT}:endpoint:SOURCE"))
+            .target_endpoint_arn(target_endpoint_arn)
+            .replication_instance_arn(format!("arn:aws:dms:{REGION}:{ACCOUNT}:rep:INSTANCE"))
+            .migration_type(MigrationTypeValue::FullLoad)
+            .table_mappings(r#"{"rules":[]}"#)
+            .send()
+            .await
+            .expect("create replication task");
+        out.replication_task()
+            .and_then(|t| t.replication_task_arn())
+            .expect("task ARN")
+            .to_owned()
+    }
+
+    pub async fn create_secret(&self, value: &str) -> String {
+        self.secrets()
+            .create_secret()
+            .name(unique("secret"))
+            .secret_string(value)
+            .send()
+            .await
+            .expect("create secret")
+            .arn()
+            .expect("secret ARN")
+            .to_owned()
+    }
+}
+
+/// Deliver `payload` to the post-processor's domain with real AWS adapters
+/// pointed at `moto`, and the given ledger and hooks.
+pub async fn post_deliver<L, H>(
+    moto: &Moto,
+    config: &dms_refresh_core::config::Config,
+    ledger: &L,
+    hooks: &H,
+    continuer: &dms_refresh_core::fakes::FakeContinuer,
+    payload: &str,
+    hooks_deadline: Instant,
+) -> Result<dms_refresh_core::post::PostSummary, dms_refresh_core::post::PostError>
+where
+    L: dms_refresh_core::ports::RunLedger,
+    H: dms_refresh_core::ports::PostRefreshHooks,
+{
+    use dms_refresh_core::aws::{DmsClient, EventBridgeClient, SnsClient};
+    use dms_refresh_core::post::{InvocationInfo, PostPorts, handle_invocation};
+    let dms = DmsClient::new(moto.dms());
+    let rules = EventBridgeClient::new(moto.events());
+    let notifier = SnsClient::new(moto.sns());
+    let ports = PostPorts {
+        dms: &dms,
+        rules: &rules,
+        notifier: &notifier,
+        ledger,
+        hooks,
+        continuer,
+    };
+    let info = InvocationInfo {
+        owner: unique("request"),
+        hooks_deadline,
+        lease_until: std::time::SystemTime::now() + Duration::from_secs(900),
+    };
+    let payload: serde_json::Value = serde_json::from_str(payload).expect("payload is JSON");
+    let invocation =
+        dms_refresh_core::events::parse_invocation(&payload).expect("a known payload shape");
+    handle_invocation(config, &ports, invocation, &info).await
+}

@@ -3,7 +3,9 @@
 //! Run through `bash scripts/test.sh`, which installs and starts what they need.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod databases;
 mod harness;
 mod lambda_binary;
+mod masking_cycle;
 mod post_processor;
 mod starter;

@@ -3,18 +3,13 @@
 //! exercise the fallback to the stop reason in the event's text.
 
 use aws_sdk_databasemigration::types::MigrationTypeValue;
-use dms_refresh_core::aws::{DmsClient, EventBridgeClient, SnsClient};
 use dms_refresh_core::config::Config;
-use dms_refresh_core::events::parse_invocation;
 use dms_refresh_core::fakes::{FakeContinuer, FakeHooks};
 use dms_refresh_core::ports::HookError;
-use dms_refresh_core::post::{
-    InvocationInfo, MemoryLedger, PostError, PostPorts, PostSummary, RecordAction,
-    handle_invocation,
-};
-use std::time::{Duration, Instant, SystemTime};
+use dms_refresh_core::post::{MemoryLedger, PostError, PostSummary, RecordAction};
+use std::time::{Duration, Instant};
 
-use crate::harness::{Inbox, Moto, config_from, function_env, unique};
+use crate::harness::{Inbox, Moto, config_from, function_env, post_deliver, unique};
 
 const FINISHED: &str = include_str!("../../events/post-processor/sns-finished.json");
 const OTHER_TASK: &str = include_str!("../../events/post-processor/sns-other-task.json");
@@ -62,24 +57,17 @@ impl Scene {
     }
 
     async fn deliver(&self, payload: &str) -> Result<PostSummary, PostError> {
-        let dms = DmsClient::new(self.moto.dms());
-        let rules = EventBridgeClient::new(self.moto.events());
-        let notifier = SnsClient::new(self.moto.sns());
-        let ports = PostPorts {
-            dms: &dms,
-            rules: &rules,
-            notifier: &notifier,
-            ledger: &self.ledger,
-            hooks: &self.hooks,
-            continuer: &self.continuer,
-        };
-        let info = InvocationInfo {
-            owner: unique("request"),
-            hooks_deadline: Instant::now() + Duration::from_secs(600),
-            lease_until: SystemTime::now() + Duration::from_secs(900),
-        };
-        let invocation = parse_invocation(&serde_json::from_str(payload).unwrap()).unwrap();
-        handle_invocation(&self.config, &ports, invocation, &info).await
+        let deadline = Instant::now() + Duration::from_secs(600);
+        post_deliver(
+            &self.moto,
+            &self.config,
+            &self.ledger,
+            &self.hooks,
+            &self.continuer,
+            payload,
+            deadline,
+        )
+        .await
     }
 }
 

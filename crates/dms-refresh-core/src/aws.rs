@@ -10,8 +10,10 @@ use aws_sdk_databasemigration::types::{Filter, MigrationTypeValue, StartReplicat
 use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use crate::config::RefreshType;
+use crate::guard::EndpointInfo;
 use crate::ports::{
-    FailureKind, Notifier, PortError, ReplicationTasks, RuleState, ScheduleRule, StartRequest,
+    Endpoints, FailureKind, Notifier, PortError, ReplicationTasks, RuleState, ScheduleRule,
+    Secrets, StartRequest,
 };
 use crate::task::{StartType, TaskInfo, TaskStatus};
 
@@ -79,6 +81,15 @@ fn refresh_type(value: &MigrationTypeValue) -> Option<RefreshType> {
     }
 }
 
+/// A DMS Describe* filter selecting one ARN.
+fn arn_filter(operation: &'static str, name: &str, arn: &str) -> Result<Filter, PortError> {
+    Filter::builder()
+        .name(name)
+        .values(arn)
+        .build()
+        .map_err(|e| PortError::new(operation, FailureKind::Permanent, e.to_string()))
+}
+
 /// Convert the SDK's task to ours; `None` when DMS left out the ARN.
 pub fn task_info(task: &aws_sdk_databasemigration::types::ReplicationTask) -> Option<TaskInfo> {
     let arn = task.replication_task_arn()?.to_owned();
@@ -103,11 +114,7 @@ pub fn task_info(task: &aws_sdk_databasemigration::types::ReplicationTask) -> Op
 impl ReplicationTasks for DmsClient {
     async fn describe_task(&self, task_arn: &str) -> Result<Option<TaskInfo>, PortError> {
         const OP: &str = "DescribeReplicationTasks";
-        let filter = Filter::builder()
-            .name("replication-task-arn")
-            .values(task_arn)
-            .build()
-            .map_err(|e| PortError::new(OP, FailureKind::Permanent, e.to_string()))?;
+        let filter = arn_filter(OP, "replication-task-arn", task_arn)?;
         let output = match self
             .client
             .describe_replication_tasks()
@@ -162,6 +169,81 @@ impl ReplicationTasks for DmsClient {
                 }
                 port
             })
+    }
+}
+
+impl Endpoints for DmsClient {
+    async fn describe_endpoint(
+        &self,
+        endpoint_arn: &str,
+    ) -> Result<Option<EndpointInfo>, PortError> {
+        const OP: &str = "DescribeEndpoints";
+        let filter = arn_filter(OP, "endpoint-arn", endpoint_arn)?;
+        let output = match self
+            .client
+            .describe_endpoints()
+            .filters(filter)
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_fault()) =>
+            {
+                return Ok(None);
+            }
+            Err(err) => return Err(classify(OP, err)),
+        };
+        Ok(output
+            .endpoints()
+            .iter()
+            .find(|e| e.endpoint_arn() == Some(endpoint_arn))
+            .map(|e| EndpointInfo {
+                arn: endpoint_arn.to_owned(),
+                identifier: e.endpoint_identifier().unwrap_or_default().to_owned(),
+                endpoint_type: e
+                    .endpoint_type()
+                    .map(|t| t.as_str().to_ascii_lowercase())
+                    .unwrap_or_default(),
+                engine: e.engine_name().unwrap_or_default().to_owned(),
+                server_name: e.server_name().map(str::to_owned),
+                port: e.port().and_then(|p| u16::try_from(p).ok()),
+                database_name: e.database_name().map(str::to_owned),
+            }))
+    }
+}
+
+/// Secrets Manager through `aws-sdk-secretsmanager`. Errors carry the secret's
+/// ARN and the service's message, never the value.
+#[derive(Debug, Clone)]
+pub struct SecretsClient {
+    client: aws_sdk_secretsmanager::Client,
+}
+
+impl SecretsClient {
+    pub fn new(client: aws_sdk_secretsmanager::Client) -> Self {
+        Self { client }
+    }
+}
+
+impl Secrets for SecretsClient {
+    async fn secret_string(&self, secret_arn: &str) -> Result<String, PortError> {
+        let output = self
+            .client
+            .get_secret_value()
+            .secret_id(secret_arn)
+            .send()
+            .await
+            .map_err(|e| classify("GetSecretValue", e))?;
+        output.secret_string().map(str::to_owned).ok_or_else(|| {
+            PortError::new(
+                "GetSecretValue",
+                FailureKind::Permanent,
+                format!("secret {secret_arn} has no string value"),
+            )
+        })
     }
 }
 
@@ -444,5 +526,65 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn describe_endpoint_filters_by_arn_and_maps_the_location() {
+        use aws_sdk_databasemigration::operation::describe_endpoints::DescribeEndpointsOutput;
+        use aws_sdk_databasemigration::types::{Endpoint, ReplicationEndpointTypeValue};
+        const EP: &str = "arn:aws:dms:eu-west-1:123456789012:endpoint:TGT";
+        let rule = mock!(aws_sdk_databasemigration::Client::describe_endpoints)
+            .match_requests(|req| {
+                req.filters()[0].name() == "endpoint-arn" && req.filters()[0].values() == [EP]
+            })
+            .then_output(|| {
+                DescribeEndpointsOutput::builder()
+                    .endpoints(
+                        Endpoint::builder()
+                            .endpoint_arn(EP)
+                            .endpoint_identifier("dev-target")
+                            .endpoint_type(ReplicationEndpointTypeValue::Target)
+                            .engine_name("aurora-postgresql")
+                            .server_name("dev.cluster.example")
+                            .port(5432)
+                            .database_name("app")
+                            .build(),
+                    )
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_databasemigration, [&rule]);
+        let endpoint = DmsClient::new(client)
+            .describe_endpoint(EP)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(endpoint.endpoint_type, "target");
+        assert_eq!(endpoint.server_name.as_deref(), Some("dev.cluster.example"));
+        assert_eq!(endpoint.port, Some(5432));
+        assert_eq!(endpoint.database_name.as_deref(), Some("app"));
+    }
+
+    #[tokio::test]
+    async fn secrets_are_read_by_arn() {
+        use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
+        const ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:salt-AbCdEf";
+        let rule = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+            .match_requests(|req| req.secret_id() == Some(ARN))
+            .then_output(|| {
+                GetSecretValueOutput::builder()
+                    .secret_string("s3cr3t")
+                    .build()
+            });
+        let empty = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+            .then_output(|| GetSecretValueOutput::builder().build());
+        let client = mock_client!(
+            aws_sdk_secretsmanager,
+            RuleMode::Sequential,
+            [&rule, &empty]
+        );
+        let secrets = SecretsClient::new(client);
+        assert_eq!(secrets.secret_string(ARN).await.unwrap(), "s3cr3t");
+        let err = secrets.secret_string(ARN).await.unwrap_err();
+        assert!(err.message.contains("no string value") && !err.message.contains("s3cr3t"));
     }
 }

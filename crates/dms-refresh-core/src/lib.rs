@@ -7,6 +7,7 @@ pub mod config;
 pub mod events;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
+pub mod guard;
 pub mod notify;
 pub mod ports;
 pub mod post;

@@ -196,3 +196,20 @@ pub trait Continuer: Sync {
         continuation: &crate::events::Continuation,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
+
+/// DescribeEndpoints, for the target guard.
+pub trait Endpoints: Sync {
+    /// `Ok(None)` when no endpoint has that ARN.
+    fn describe_endpoint(
+        &self,
+        endpoint_arn: &str,
+    ) -> impl Future<Output = Result<Option<crate::guard::EndpointInfo>, PortError>> + Send;
+}
+
+/// A secret's string value. Implementations never log it.
+pub trait Secrets: Sync {
+    fn secret_string(
+        &self,
+        secret_arn: &str,
+    ) -> impl Future<Output = Result<String, PortError>> + Send;
+}

@@ -21,26 +21,25 @@ pub const HOOKS_MARGIN: Duration = Duration::from_secs(60);
 
 /// Everything built once at init and shared by every invocation.
 #[derive(Debug)]
-pub struct Deps<D, R, N, L, H> {
+pub struct Deps<D, R, N, T> {
     pub config: Config,
     pub dms: D,
     pub rules: R,
     pub notifier: N,
-    pub ledger: L,
-    pub hooks: H,
+    /// The run ledger and the post-refresh hooks (both on the target database).
+    pub target: T,
     pub lambda: aws_sdk_lambda::Client,
 }
 
-pub async fn handle<D, R, N, L, H>(
+pub async fn handle<D, R, N, T>(
     event: LambdaEvent<Value>,
-    deps: &Deps<D, R, N, L, H>,
+    deps: &Deps<D, R, N, T>,
 ) -> Result<Value, Diagnostic>
 where
     D: ReplicationTasks,
     R: ScheduleRule,
     N: Notifier,
-    L: RunLedger,
-    H: PostRefreshHooks,
+    T: RunLedger + PostRefreshHooks,
 {
     let context = &event.context;
     let info =
@@ -53,8 +52,8 @@ where
         dms: &deps.dms,
         rules: &deps.rules,
         notifier: &deps.notifier,
-        ledger: &deps.ledger,
-        hooks: &deps.hooks,
+        ledger: &deps.target,
+        hooks: &deps.target,
         continuer: &continuer,
     };
     let result = match parse_invocation(&event.payload) {

@@ -1,0 +1,27 @@
+//! Masking engine and run ledger for dms-refresh target databases.
+//!
+//! See `README.md` in this crate for the rules-file reference, the exact
+//! output of every strategy on both dialects, the control tables and the
+//! resume semantics.
+
+pub mod db;
+pub mod dict;
+pub mod error;
+pub mod ledger;
+pub mod plan;
+pub mod rules;
+pub mod runner;
+pub mod secret;
+pub mod sql;
+
+pub use db::{DbCredentials, Target, TlsMode};
+pub use error::MaskError;
+pub use ledger::{Begin, LedgerOutcome, RunState, RunStatus};
+pub use rules::{
+    ColumnRule, Dictionary, HookKind, HookRule, Keep, Phase, Rules, Settings, Strategy, TableRules,
+};
+pub use runner::{
+    RunOptions, RunOutcome, RunReport, TableReport, Timings, VerificationCheck, VerificationReport,
+};
+pub use secret::{Password, Salt};
+pub use sql::Dialect;

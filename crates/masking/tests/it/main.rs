@@ -1,0 +1,14 @@
+//! Integration tests against the real MariaDB/MySQL and PostgreSQL servers.
+//! Each test creates its own database and drops it at the end; an
+//! unreachable server fails the test with instructions to start it.
+
+// Test helpers outside #[test] functions are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod example;
+mod failures;
+mod hooks;
+mod ledger;
+mod resume;
+mod strategies;

@@ -1,0 +1,306 @@
+//! The post-processor with the masking engine on a real target database:
+//! secrets and the DMS task/endpoint in the emulator, the data in the local
+//! MariaDB or PostgreSQL.
+
+use std::time::{Duration, Instant};
+
+use dms_refresh_core::aws::{DmsClient, SecretsClient};
+use dms_refresh_core::config::Config;
+use dms_refresh_core::events::CONTINUATION_KEY;
+use dms_refresh_core::fakes::FakeContinuer;
+use dms_refresh_core::post::{PostError, PostSummary, RecordAction};
+use post_processor::target::{TargetConfig, TargetHooks, vars};
+use sha2::{Digest, Sha256};
+
+use crate::databases::{DemoDb, Engine};
+use crate::harness::{Inbox, Moto, config_from, function_env, log_dir, post_deliver, unique};
+
+const FINISHED: &str = include_str!("../../events/post-processor/sns-finished.json");
+const SALT: &str = "integration-test-salt-0123456789";
+
+const RULES: &str = r##"
+version = 1
+
+[settings]
+chunk_threshold = 50
+chunk_size = 40
+
+[tables.customers.columns]
+email = { strategy = "email" }
+first_name = { strategy = "fake", dictionary = "first_name" }
+phone = { strategy = "partial", keep_last = 4, mask_char = "#" }
+
+[tables.orders.columns]
+customer_email = { strategy = "email" }
+"##;
+
+/// The post-processor's target adapter for the database in `db_secret_json`,
+/// with the secrets in the emulator and the test rules.
+async fn target_hooks(moto: &Moto, db_secret_json: &str) -> TargetHooks<DmsClient, SecretsClient> {
+    let db_secret = moto.create_secret(db_secret_json).await;
+    let salt_secret = moto.create_secret(SALT).await;
+    let rules_path = log_dir().join(format!("{}.toml", unique("rules")));
+    std::fs::write(&rules_path, RULES).unwrap();
+    let env = [
+        (vars::DB_SECRET_ARN, db_secret),
+        (vars::SALT_SECRET_ARN, salt_secret),
+        (vars::RULES_PATH, rules_path.display().to_string()),
+        (vars::TLS_MODE, "disable".to_owned()),
+    ];
+    let target =
+        TargetConfig::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
+            .expect("target configuration");
+    TargetHooks::new(
+        target,
+        DmsClient::new(moto.dms()),
+        SecretsClient::new(moto.secrets()),
+    )
+}
+
+struct Scene {
+    moto: Moto,
+    db: DemoDb,
+    rule: String,
+    inbox: Inbox,
+    config: Config,
+    hooks: TargetHooks<DmsClient, SecretsClient>,
+    continuer: FakeContinuer,
+}
+
+impl Scene {
+    /// `endpoint_server` is the server the task's target endpoint names.
+    async fn new(engine: Engine, endpoint_server: &str) -> Self {
+        let moto = Moto::start().await;
+        let db = DemoDb::create(engine, 200).await;
+        let endpoint = moto
+            .create_target_endpoint(db.dms_engine(), endpoint_server, db.port(), &db.name)
+            .await;
+        let task = moto.create_task_to("dms-refresh-demo", &endpoint).await;
+        moto.run_and_stop(&task).await;
+        let rule = unique("nightly");
+        moto.put_rule(&rule, false).await;
+        let inbox = Inbox::create(&moto).await;
+        let hooks = target_hooks(&moto, &db.secret_json()).await;
+        let config = config_from(&function_env(
+            &[&task],
+            &rule,
+            "schedule",
+            Some(&inbox.topic_arn),
+        ));
+        Self {
+            moto,
+            db,
+            rule,
+            inbox,
+            config,
+            hooks,
+            continuer: FakeContinuer::default(),
+        }
+    }
+
+    async fn deliver(
+        &self,
+        payload: &str,
+        hooks_deadline: Instant,
+    ) -> Result<PostSummary, PostError> {
+        post_deliver(
+            &self.moto,
+            &self.config,
+            &self.hooks,
+            &self.hooks,
+            &self.continuer,
+            payload,
+            hooks_deadline,
+        )
+        .await
+    }
+
+    async fn snapshot(&self) -> Vec<Vec<Option<String>>> {
+        let mut conn = self.db.connect().await;
+        conn.strings(
+            "SELECT CAST(c.id AS CHAR(10)), c.email, c.first_name, c.phone, o.customer_email \
+             FROM customers c JOIN orders o ON o.customer_id = c.id ORDER BY c.id",
+        )
+        .await
+    }
+}
+
+fn later() -> Instant {
+    Instant::now() + Duration::from_secs(600)
+}
+
+/// `email` strategy: the first 32 hex digits of SHA-256(salt ':' value) at example.invalid.
+fn masked_email(original: &str) -> String {
+    let digest = Sha256::digest(format!("{SALT}:{original}").as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}@example.invalid", &hex[..32])
+}
+
+async fn a_finished_load_is_masked_once(engine: Engine) {
+    let scene = Scene::new(engine, "127.0.0.1").await;
+    let summary = scene.deliver(FINISHED, later()).await.unwrap();
+    let RecordAction::Completed { rows_affected, .. } = &summary.records[0].action else {
+        panic!("expected a completed run: {summary:?}");
+    };
+    assert!(rows_affected.unwrap_or(0) >= 400, "{rows_affected:?}");
+
+    let rows = scene.snapshot().await;
+    assert_eq!(
+        rows.len(),
+        200,
+        "no row lost, the join still matches every order"
+    );
+    for row in &rows {
+        let id = row[0].as_deref().unwrap().trim();
+        let email = row[1].as_deref().unwrap();
+        assert_eq!(
+            email,
+            masked_email(&format!("Person.{id}@Example.COM")),
+            "row {id}: masked exactly once"
+        );
+        assert_eq!(
+            row[4].as_deref(),
+            Some(email),
+            "orders.customer_email still matches customers.email"
+        );
+        assert!(
+            !row[2].as_deref().unwrap_or_default().starts_with("First"),
+            "first name replaced"
+        );
+        match row[3].as_deref() {
+            None => assert_eq!(id.parse::<u32>().unwrap() % 10, 0, "NULL phones stay NULL"),
+            Some(phone) => assert!(
+                phone.starts_with("###########") && phone.len() == 15,
+                "{phone}"
+            ),
+        }
+    }
+    assert_eq!(scene.moto.rule_state(&scene.rule).await, "ENABLED");
+    let published = scene.inbox.drain().await;
+    assert_eq!(published.len(), 1);
+    assert_eq!(
+        published[0].1["details"]["rows_affected"],
+        serde_json::json!(rows_affected)
+    );
+    let text = published[0].1.to_string();
+    assert!(
+        !text.contains(SALT) && !text.contains("Person."),
+        "no salt or row data in notifications"
+    );
+
+    // SNS delivers again: the ledger in the target database makes it a no-op.
+    let again = scene.deliver(FINISHED, later()).await.unwrap();
+    assert!(
+        matches!(again.records[0].action, RecordAction::Duplicate { .. }),
+        "{again:?}"
+    );
+    assert_eq!(scene.snapshot().await, rows);
+    assert!(scene.inbox.drain().await.is_empty());
+}
+
+#[tokio::test]
+async fn mariadb_a_finished_load_is_masked_once() {
+    a_finished_load_is_masked_once(Engine::MariaDb).await;
+}
+
+#[tokio::test]
+async fn postgres_a_finished_load_is_masked_once() {
+    a_finished_load_is_masked_once(Engine::Postgres).await;
+}
+
+async fn the_guard_refuses_a_database_that_is_not_the_target(engine: Engine) {
+    // The task's target endpoint names another server than the secret.
+    let scene = Scene::new(engine, "prod-db.internal.example").await;
+    let before = scene.snapshot().await;
+    let err = scene.deliver(FINISHED, later()).await.unwrap_err();
+    assert_eq!(err.error_type(), "HookFailedPermanent", "{err}");
+    assert!(err.to_string().contains("refusing to write"), "{err}");
+    assert_eq!(scene.snapshot().await, before, "nothing written");
+    assert_eq!(scene.moto.rule_state(&scene.rule).await, "DISABLED");
+    let published = scene.inbox.drain().await;
+    assert_eq!(published.len(), 1);
+    assert!(published[0].0.contains("FAILED"));
+}
+
+#[tokio::test]
+async fn mariadb_the_guard_refuses_a_database_that_is_not_the_target() {
+    the_guard_refuses_a_database_that_is_not_the_target(Engine::MariaDb).await;
+}
+
+#[tokio::test]
+async fn postgres_the_guard_refuses_a_database_that_is_not_the_target() {
+    the_guard_refuses_a_database_that_is_not_the_target(Engine::Postgres).await;
+}
+
+#[tokio::test]
+async fn the_deadline_hands_over_and_the_continuation_finishes_the_run() {
+    let scene = Scene::new(Engine::MariaDb, "127.0.0.1").await;
+    let before = scene.snapshot().await;
+    // The deadline has already come: nothing can be done in this invocation.
+    let first = scene.deliver(FINISHED, Instant::now()).await.unwrap();
+    assert!(
+        matches!(
+            first.records[0].action,
+            RecordAction::Continued { invocation: 2, .. }
+        ),
+        "{first:?}"
+    );
+    assert_eq!(scene.snapshot().await, before);
+    assert_eq!(scene.moto.rule_state(&scene.rule).await, "DISABLED");
+
+    let sent = scene.continuer.sent();
+    assert_eq!(sent.len(), 1);
+    let payload = serde_json::json!({ CONTINUATION_KEY: sent[0] }).to_string();
+    let second = scene.deliver(&payload, later()).await.unwrap();
+    assert!(
+        matches!(second.records[0].action, RecordAction::Completed { .. }),
+        "{second:?}"
+    );
+    for row in scene.snapshot().await {
+        let id = row[0].as_deref().unwrap().trim();
+        assert_eq!(
+            row[1].as_deref().unwrap(),
+            masked_email(&format!("Person.{id}@Example.COM"))
+        );
+    }
+    assert_eq!(scene.moto.rule_state(&scene.rule).await, "ENABLED");
+}
+
+#[tokio::test]
+async fn an_unreachable_database_fails_retryably_and_changes_nothing() {
+    let scene = Scene::new(Engine::MariaDb, "127.0.0.1").await;
+    // Point the secret at a port nothing listens on (the endpoint agrees, so
+    // the guard passes and the connection itself fails).
+    let port = crate::harness::free_port();
+    let secret = serde_json::json!({
+        "engine": "mariadb", "host": "127.0.0.1", "port": port, "username": "root",
+        "password": "", "dbname": scene.db.name,
+    });
+    let endpoint = scene
+        .moto
+        .create_target_endpoint("mariadb", "127.0.0.1", i32::from(port), &scene.db.name)
+        .await;
+    let task = scene
+        .moto
+        .create_task_to("dms-refresh-unreachable", &endpoint)
+        .await;
+    scene.moto.run_and_stop(&task).await;
+    let mut scene = scene;
+    scene.hooks = target_hooks(&scene.moto, &secret.to_string()).await;
+    scene.config = config_from(&function_env(
+        &[&task],
+        &scene.rule,
+        "schedule",
+        Some(&scene.inbox.topic_arn),
+    ));
+
+    let payload = FINISHED.replace("dms-refresh-demo", "dms-refresh-unreachable");
+    let err = scene.deliver(&payload, later()).await.unwrap_err();
+    assert_eq!(err.error_type(), "HookFailedRetryable", "{err}");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert_eq!(scene.moto.rule_state(&scene.rule).await, "DISABLED");
+    assert_eq!(scene.inbox.drain().await.len(), 1, "an alert is published");
+}

@@ -1,0 +1,259 @@
+"""template.yaml, transformed by aws-sam-translator and created in moto_server's
+CloudFormation, is wired as intended; broken copies and invalid parameter combinations
+are rejected."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable
+
+import pytest
+from moto.cloudformation.parsing import resource_class_from_type
+
+import tomllib
+
+from cfn import MOTO_UNSUPPORTED, REPO, load_template, parameter_violations, rule_violations, sam_transform
+from conftest import ACCOUNT_ID, REGION, Aws, Prerequisites
+from stack import Deployed, deploy, resource, stack_parameters, wiring_problems
+
+SCENARIOS: dict[str, dict[str, str]] = {
+    # The nightly refresh of the seed, with e-mail alerts.
+    "nightly": {
+        "MigrationRefreshIndicator": "data-refresh",
+        "MigrationRefreshType": "full-load",
+        "ScheduleOrOneTime": "schedule",
+        "ScheduleExpression": "cron(30 1 * * ? *)",
+        "NotificationEmail": "dba@example.com",
+    },
+    # A one-time CDC migration of a refresh group stopped at one commit time, no
+    # notification topic, secrets under a customer-managed key.
+    "one-time-cdc": {
+        "MigrationRefreshIndicator": "data-migration",
+        "MigrationRefreshType": "full-load-and-cdc",
+        "ScheduleOrOneTime": "one-time",
+        "CdcStopPosition": "commit_time:2026-11-21T00:00:00",
+        "CreateNotificationTopic": "false",
+        "SecretsKmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "DbTlsMode": "verify-full",
+        "ReenableRuleOnFailure": "true",
+        "LogLevel": "debug,sqlx=warn",
+        "LogRetentionInDays": "7",
+    },
+}
+
+VALID_COMBINATIONS = {
+    ("data-refresh", "full-load", "schedule"),
+    ("data-refresh", "full-load", "one-time"),
+    ("data-migration", "full-load", "schedule"),
+    ("data-migration", "full-load", "one-time"),
+    ("data-migration", "full-load-and-cdc", "one-time"),
+    ("data-migration", "cdc", "one-time"),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(SCENARIOS))
+def deployed(request: pytest.FixtureRequest, aws: Aws, prerequisites: Prerequisites) -> Deployed:
+    params = stack_parameters(prerequisites, SCENARIOS[request.param])
+    assert rule_violations(load_template(), params) == []
+    assert parameter_violations(load_template(), params) == []
+    return deploy(aws, prerequisites, f"dms-refresh-{request.param}", params)
+
+
+def test_stack_is_wired(deployed: Deployed, aws: Aws, prerequisites: Prerequisites) -> None:
+    problems = wiring_problems(aws, prerequisites, deployed)
+    assert problems == [], "\n".join(problems)
+
+
+def test_stripped_resources_are_exactly_what_moto_cannot_create(deployed: Deployed) -> None:
+    types = {res["Type"] for res in deployed.translated["Resources"].values()}
+    unsupported = {t for t in types if resource_class_from_type(t) is None}
+    stripped = {res["Type"] for res in deployed.removed.values()}
+    assert stripped == unsupported, (
+        "moto would silently skip a resource type not in cfn.MOTO_UNSUPPORTED, or the list is stale"
+    )
+    assert stripped <= set(MOTO_UNSUPPORTED)
+
+
+def test_vpc_settings_apply_only_when_given(aws: Aws, prerequisites: Prerequisites) -> None:
+    vpc = aws.ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        aws.ec2.create_subnet(VpcId=vpc, CidrBlock=cidr)["Subnet"]["SubnetId"]
+        for cidr in ("10.20.1.0/24", "10.20.2.0/24")
+    ]
+    group = aws.ec2.create_security_group(GroupName="masker", Description="post-processor", VpcId=vpc)["GroupId"]
+    params = stack_parameters(
+        prerequisites,
+        {**SCENARIOS["nightly"], "SubnetIds": ",".join(subnets), "SecurityGroupIds": group},
+    )
+    assert rule_violations(load_template(), params) == []
+    stack = deploy(aws, prerequisites, "dms-refresh-vpc", params)
+    problems = wiring_problems(aws, prerequisites, stack)
+    assert problems == [], "\n".join(problems)
+
+
+# ------------------------------------------------------------------ broken wiring
+
+
+def _rule_name_typo(t: dict[str, Any]) -> None:
+    resource(t, "PostProcessor")["Environment"]["Variables"]["SCHEDULE_RULE_NAME"] = {
+        "Fn::Sub": "${AWS::StackName}-schedules"
+    }
+
+
+def _permission_on_wrong_topic(t: dict[str, Any]) -> None:
+    resource(t, "PostProcessorDmsTopicPermission")["SourceArn"] = {"Ref": "NotificationTopic"}
+
+
+def _dms_topic_feeds_starter(t: dict[str, Any]) -> None:
+    resource(t, "DmsEventTopic")["Subscription"][0]["Endpoint"] = {"Fn::GetAtt": ["TaskStarter", "Arn"]}
+
+
+def _wildcard_publish(t: dict[str, Any]) -> None:
+    statements = resource(t, "TaskStarterRole")["Policies"][0]["PolicyDocument"]["Statement"]
+    statements.append({"Effect": "Allow", "Action": "sns:Publish", "Resource": "*"})
+
+
+def _subscription_on_arns(t: dict[str, Any]) -> None:
+    resource(t, "DmsEventSubscription")["SourceIds"] = {"Ref": "ReplicationTaskArns"}
+
+
+def _starter_gets_secrets(t: dict[str, Any]) -> None:
+    statements = resource(t, "TaskStarterRole")["Policies"][0]["PolicyDocument"]["Statement"]
+    statements.append(
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": {"Ref": "TargetDbSecretArn"}}
+    )
+
+
+def _task_arns_dropped(t: dict[str, Any]) -> None:
+    resource(t, "TaskStarter")["Environment"]["Variables"]["DMS_TASK_ARNS"] = {
+        "Fn::Select": [0, {"Ref": "ReplicationTaskArns"}]
+    }
+
+
+BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "rule-name-typo": (_rule_name_typo, "post-processor env SCHEDULE_RULE_NAME"),
+    "permission-on-wrong-topic": (_permission_on_wrong_topic, "post-processor SNS permission SourceArn"),
+    "dms-topic-feeds-starter": (_dms_topic_feeds_starter, "DMS topic subscriptions"),
+    "wildcard-publish": (_wildcard_publish, "TaskStarterRole: Resource '*' for ['sns:Publish']"),
+    "subscription-on-arns": (_subscription_on_arns, "DMS event subscription SourceIds"),
+    "starter-gets-secrets": (_starter_gets_secrets, "TaskStarterRole: unexpected action secretsmanager:GetSecretValue"),
+    "task-arns-dropped": (_task_arns_dropped, "task-starter env DMS_TASK_ARNS"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_wiring_is_detected(case: str, aws: Aws, prerequisites: Prerequisites) -> None:
+    mutation, expected = BROKEN[case]
+    params = stack_parameters(prerequisites, SCENARIOS["nightly"])
+    stack = deploy(aws, prerequisites, f"broken-{case}", params, mutate=mutation)
+    problems = wiring_problems(aws, prerequisites, stack)
+    assert any(p.startswith(expected) for p in problems), (
+        f"expected a problem starting with {expected!r}, got:\n" + "\n".join(problems)
+    )
+
+
+# ------------------------------------------------------------------ deploy-time Rules
+
+
+def test_rules_accept_exactly_the_table_of_modes(prerequisites: Prerequisites) -> None:
+    template = load_template()
+    accepted = set()
+    for combo in itertools.product(
+        ["data-refresh", "data-migration"], ["full-load", "full-load-and-cdc", "cdc"], ["schedule", "one-time"]
+    ):
+        params = stack_parameters(
+            prerequisites,
+            dict(zip(["MigrationRefreshIndicator", "MigrationRefreshType", "ScheduleOrOneTime"], combo)),
+        )
+        if not rule_violations(template, params):
+            accepted.add(combo)
+    assert accepted == VALID_COMBINATIONS
+
+
+@pytest.mark.parametrize(
+    ("overrides", "rule"),
+    [
+        ({"MigrationRefreshType": "cdc", "ScheduleOrOneTime": "one-time"}, "DataRefreshIsFullLoadOnly"),
+        (
+            {"MigrationRefreshIndicator": "data-migration", "MigrationRefreshType": "full-load-and-cdc"},
+            "CdcTypesAreOneTimeOnly",
+        ),
+        ({"CdcStopPosition": "commit_time:2026-11-21T00:00:00"}, "CdcStopPositionNeedsCdc"),
+        ({"SubnetIds": "subnet-0123456789abcdef0"}, "VpcNeedsSecurityGroups"),
+    ],
+)
+def test_rules_reject_invalid_parameters(overrides: dict[str, str], rule: str, prerequisites: Prerequisites) -> None:
+    violations = rule_violations(load_template(), stack_parameters(prerequisites, overrides))
+    assert [v.split(":")[0] for v in violations] == [rule]
+
+
+def test_every_parameter_is_described() -> None:
+    template = load_template()
+    for name, spec in template["Parameters"].items():
+        assert len(spec.get("Description", "")) >= 20, f"{name} has no real description"
+        grouped = {
+            p for g in template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"] for p in g["Parameters"]
+        }
+        assert name in grouped, f"{name} is in no parameter group of the console"
+
+
+def test_transform_keeps_the_functions_build_metadata(prerequisites: Prerequisites) -> None:
+    template = load_template()
+    for logical, binary in {"TaskStarter": "task-starter", "PostProcessor": "post-processor"}.items():
+        meta = template["Resources"][logical]["Metadata"]
+        assert meta == {"BuildMethod": "rust-cargolambda", "BuildProperties": {"Binary": binary}}
+    translated = sam_transform(
+        template,
+        stack_parameters(prerequisites, {}),
+        prerequisites.code_uri,
+        prerequisites.layer_uri,
+        REGION,
+        ACCOUNT_ID,
+    )
+    assert "Transform" not in translated
+    assert all(not r["Type"].startswith("AWS::Serverless::") for r in translated["Resources"].values())
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"TargetDbSecretArn": "dms-refresh/target-db"}, "TargetDbSecretArn"),
+        ({"MigrationRefreshType": "full"}, "MigrationRefreshType"),
+        ({"ScheduleExpression": "0 0 * * *"}, "ScheduleExpression"),
+        ({"CdcStopPosition": "2026-11-21"}, "CdcStopPosition"),
+        ({"NotificationEmail": "not-an-address"}, "NotificationEmail"),
+        ({"Architecture": "arm"}, "Architecture"),
+        ({"TaskArns": "x"}, "TaskArns"),
+    ],
+)
+def test_parameter_constraints_reject_bad_values(
+    overrides: dict[str, str], expected: str, prerequisites: Prerequisites
+) -> None:
+    violations = parameter_violations(load_template(), stack_parameters(prerequisites, overrides))
+    assert [v.split(":")[0] for v in violations] == [expected]
+
+
+@pytest.mark.parametrize("env", ["default", "prod"])
+def test_samconfig_examples_deploy(env: str) -> None:
+    config = tomllib.loads((REPO / "samconfig.toml").read_text())
+    assert config[env]["validate"]["parameters"]["lint"] is True
+    assert config[env]["build"]["parameters"] == {"cached": False, "parallel": True}
+    deploy_params = config[env]["deploy"]["parameters"]
+    assert deploy_params["resolve_s3"] is True
+    assert "CAPABILITY_IAM" in deploy_params["capabilities"]
+    overrides = {k: str(v) for k, v in deploy_params["parameter_overrides"].items()}
+    template = load_template()
+    assert parameter_violations(template, overrides) == []
+    assert rule_violations(template, overrides) == []
+
+
+def test_readme_documents_every_parameter() -> None:
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("<!-- deploy:start -->", 1)[1].split("<!-- deploy:end -->", 1)[0]
+    documented = {
+        line.split("|")[1].strip().strip("`")
+        for line in section.splitlines()
+        if line.startswith("| `")
+    }
+    missing = set(load_template()["Parameters"]) - documented
+    assert not missing, f"parameters missing from README's Deploy to AWS table: {sorted(missing)}"
