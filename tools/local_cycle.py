@@ -269,8 +269,11 @@ def main() -> int:
     show("rule state now", aws.rule_state())
     for row in demo_db.sample(args.engine):
         show("  after ", " | ".join(row))
-    if any(b[1] == a[1] for b, a in zip(before, demo_db.sample(args.engine))):
+    after = demo_db.sample(args.engine)
+    if any(b[1] == a[1] for b, a in zip(before, after)):
         raise StepFailed("the e-mail addresses were not masked")
+    if any(a[1] != a[6] for a in after):
+        raise StepFailed("customers.email and orders.customer_email no longer match")
     if aws.rule_state() != "ENABLED":
         raise StepFailed("expected the rule enabled again after the run")
     received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)

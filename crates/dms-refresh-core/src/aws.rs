@@ -29,35 +29,58 @@ where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     R: Debug,
 {
-    let kind = match &err {
-        SdkError::ServiceError(service) => match service.err().code() {
-            Some(
-                "ResourceNotFoundFault"
-                | "ResourceNotFoundException"
-                | "NotFound"
-                | "NotFoundException",
-            ) => FailureKind::NotFound,
-            Some("InvalidResourceStateFault") => FailureKind::InvalidState,
-            Some(
-                "Throttling"
-                | "ThrottlingException"
-                | "ThrottledException"
-                | "TooManyRequestsException"
-                | "RequestLimitExceeded"
-                | "InternalFailure"
-                | "InternalError"
-                | "InternalException"
-                | "ServiceUnavailable"
-                | "ServiceUnavailableException",
-            ) => FailureKind::Transient,
-            _ => FailureKind::Permanent,
-        },
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            FailureKind::Transient
+    let (kind, message) = match &err {
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or("UnknownError");
+            // The typed error's Display names its kind and message.
+            let text = service.err().to_string();
+            let message = if text.starts_with(code) {
+                text
+            } else {
+                format!("{code}: {text}")
+            };
+            (kind_of_code(code), message)
         }
-        _ => FailureKind::Permanent,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => (
+            FailureKind::Transient,
+            DisplayErrorContext(&err).to_string(),
+        ),
+        _ => (
+            FailureKind::Permanent,
+            DisplayErrorContext(&err).to_string(),
+        ),
     };
-    PortError::new(operation, kind, DisplayErrorContext(&err).to_string())
+    PortError::new(operation, kind, message)
+}
+
+/// How an AWS error code is acted on.
+pub fn kind_of_code(code: &str) -> FailureKind {
+    match code {
+        "ResourceNotFoundFault"
+        | "ResourceNotFoundException"
+        | "NotFound"
+        | "NotFoundException" => FailureKind::NotFound,
+        "InvalidResourceStateFault" => FailureKind::InvalidState,
+        "Throttling"
+        | "ThrottlingException"
+        | "ThrottledException"
+        | "TooManyRequestsException"
+        | "RequestLimitExceeded"
+        | "ProvisionedThroughputExceededException"
+        | "ConcurrentModificationException"
+        | "ResourceConflictException"
+        | "InternalFailure"
+        | "InternalError"
+        | "InternalException"
+        | "InternalServiceError"
+        | "InternalServiceErrorException"
+        | "ServiceException"
+        | "ServiceUnavailable"
+        | "ServiceUnavailableException"
+        | "RequestTimeout"
+        | "RequestTimeoutException" => FailureKind::Transient,
+        _ => FailureKind::Permanent,
+    }
 }
 
 /// DMS through `aws-sdk-databasemigration`.
@@ -78,6 +101,23 @@ fn refresh_type(value: &MigrationTypeValue) -> Option<RefreshType> {
         "full-load-and-cdc" => Some(RefreshType::FullLoadAndCdc),
         "cdc" => Some(RefreshType::Cdc),
         _ => None,
+    }
+}
+
+/// An answer, `None` for the service's "not found" error, or the error.
+fn found<T, E, R>(
+    operation: &'static str,
+    answer: Result<T, SdkError<E, R>>,
+    is_not_found: impl Fn(&E) -> bool,
+) -> Result<Option<T>, PortError>
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    R: Debug,
+{
+    match answer {
+        Ok(output) => Ok(Some(output)),
+        Err(err) if err.as_service_error().is_some_and(&is_not_found) => Ok(None),
+        Err(err) => Err(classify(operation, err)),
     }
 }
 
@@ -103,7 +143,13 @@ pub fn task_info(task: &aws_sdk_databasemigration::types::ReplicationTask) -> Op
         migration_type: task.migration_type().and_then(refresh_type),
         stop_reason: task.stop_reason().map(str::to_owned),
         last_failure_message: task.last_failure_message().map(str::to_owned),
-        start_date_epoch: task.replication_task_start_date().map(|d| d.as_secs_f64()),
+        // The stats' StartDate changes on a fresh start and on a resume, so it
+        // names each run; ReplicationTaskStartDate is the fallback.
+        start_date_epoch: task
+            .replication_task_stats()
+            .and_then(|s| s.start_date())
+            .or(task.replication_task_start_date())
+            .map(|d| d.as_secs_f64()),
         target_endpoint_arn: task.target_endpoint_arn().map(str::to_owned),
         full_load_progress_percent: task
             .replication_task_stats()
@@ -115,23 +161,15 @@ impl ReplicationTasks for DmsClient {
     async fn describe_task(&self, task_arn: &str) -> Result<Option<TaskInfo>, PortError> {
         const OP: &str = "DescribeReplicationTasks";
         let filter = arn_filter(OP, "replication-task-arn", task_arn)?;
-        let output = match self
+        let answer = self
             .client
             .describe_replication_tasks()
             .filters(filter)
             .without_settings(true)
             .send()
-            .await
-        {
-            Ok(output) => output,
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_fault()) =>
-            {
-                return Ok(None);
-            }
-            Err(err) => return Err(classify(OP, err)),
+            .await;
+        let Some(output) = found(OP, answer, |e| e.is_resource_not_found_fault())? else {
+            return Ok(None);
         };
         Ok(output
             .replication_tasks()
@@ -179,22 +217,14 @@ impl Endpoints for DmsClient {
     ) -> Result<Option<EndpointInfo>, PortError> {
         const OP: &str = "DescribeEndpoints";
         let filter = arn_filter(OP, "endpoint-arn", endpoint_arn)?;
-        let output = match self
+        let answer = self
             .client
             .describe_endpoints()
             .filters(filter)
             .send()
-            .await
-        {
-            Ok(output) => output,
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_fault()) =>
-            {
-                return Ok(None);
-            }
-            Err(err) => return Err(classify(OP, err)),
+            .await;
+        let Some(output) = found(OP, answer, |e| e.is_resource_not_found_fault())? else {
+            return Ok(None);
         };
         Ok(output
             .endpoints()
@@ -262,21 +292,15 @@ impl EventBridgeClient {
 impl ScheduleRule for EventBridgeClient {
     async fn rule_state(&self, rule_name: &str) -> Result<Option<RuleState>, PortError> {
         use aws_sdk_eventbridge::types::RuleState as Sdk;
-        match self.client.describe_rule().name(rule_name).send().await {
-            Ok(output) => Ok(Some(match output.state() {
-                Some(Sdk::Disabled) => RuleState::Disabled,
-                // ENABLED and ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS both fire.
-                Some(_) | None => RuleState::Enabled,
-            })),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(err) => Err(classify("DescribeRule", err)),
-        }
+        let answer = self.client.describe_rule().name(rule_name).send().await;
+        let output = found("DescribeRule", answer, |e| {
+            e.is_resource_not_found_exception()
+        })?;
+        Ok(output.map(|o| match o.state() {
+            Some(Sdk::Disabled) => RuleState::Disabled,
+            // ENABLED and ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS both fire.
+            Some(_) | None => RuleState::Enabled,
+        }))
     }
 
     async fn set_rule_state(&self, rule_name: &str, state: RuleState) -> Result<(), PortError> {
@@ -357,6 +381,7 @@ mod tests {
             .replication_task_stats(
                 ReplicationTaskStats::builder()
                     .full_load_progress_percent(100)
+                    .start_date(aws_smithy_types::DateTime::from_secs(1_790_000_100))
                     .build(),
             )
             .build()
@@ -390,7 +415,11 @@ mod tests {
             task.stop_reason.as_deref(),
             Some("Stop Reason FULL_LOAD_ONLY_FINISHED")
         );
-        assert_eq!(task.start_date_epoch, Some(1_790_000_000.0));
+        assert_eq!(
+            task.start_date_epoch,
+            Some(1_790_000_100.0),
+            "the stats' StartDate wins"
+        );
         assert_eq!(task.full_load_progress_percent, Some(100));
     }
 

@@ -65,6 +65,10 @@ pub struct Continuation {
     pub run_id: String,
     /// How many invocations this run has used so far.
     pub invocation: u32,
+    /// Whether the load finished, as the first invocation judged it (the event
+    /// text it had may have carried the stop reason).
+    #[serde(default)]
+    pub load_complete: Option<bool>,
 }
 
 /// The key under which a continuation travels in the invocation payload.
@@ -472,7 +476,8 @@ mod tests {
             parse_invocation(&payload).unwrap(),
             Invocation::Continuation(Continuation {
                 run_id: "r1".into(),
-                invocation: 2
+                invocation: 2,
+                load_complete: None,
             })
         );
     }

@@ -40,6 +40,8 @@ pub struct FakeDms {
     pub starts: Mutex<Vec<StartRequest>>,
     pub describe_calls: Mutex<usize>,
     pub describe_error: Mutex<Option<PortError>>,
+    /// Describe fails (throttled) once this many calls have been made.
+    pub fail_describe_after: Mutex<Option<usize>>,
 }
 
 impl FakeDms {
@@ -79,9 +81,20 @@ impl FakeDms {
 
 impl ReplicationTasks for FakeDms {
     async fn describe_task(&self, task_arn: &str) -> Result<Option<TaskInfo>, PortError> {
-        *lock(&self.describe_calls) += 1;
+        let calls = {
+            let mut calls = lock(&self.describe_calls);
+            *calls += 1;
+            *calls
+        };
         if let Some(err) = lock(&self.describe_error).clone() {
             return Err(err);
+        }
+        if lock(&self.fail_describe_after).is_some_and(|n| calls > n) {
+            return Err(PortError::new(
+                "DescribeReplicationTasks",
+                FailureKind::Transient,
+                "Throttling: Rate exceeded",
+            ));
         }
         Ok(lock(&self.tasks).get(task_arn).cloned())
     }

@@ -17,7 +17,7 @@ use crate::ports::{
     Begin, Continuer, HookError, HookReport, LedgerOutcome, Notifier, PortError, PostRefreshHooks,
     ReplicationTasks, RuleState, RunContext, RunLedger, ScheduleRule,
 };
-use crate::runs::{GroupRun, TaskRun, group_run, run_id, task_run};
+use crate::runs::{GroupRun, TaskRun, group_run, group_states, run_id, task_run};
 use crate::task::TaskInfo;
 
 /// The dependencies the post-processor uses, borrowed for one invocation.
@@ -46,7 +46,7 @@ pub struct InvocationInfo {
 impl InvocationInfo {
     /// From a Lambda deadline in epoch milliseconds.
     pub fn from_deadline_ms(owner: &str, deadline_ms: u64, hooks_margin: Duration) -> Self {
-        let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(deadline_ms);
+        let deadline = deadline_time(deadline_ms);
         let remaining = deadline
             .duration_since(SystemTime::now())
             .unwrap_or_default();
@@ -55,6 +55,18 @@ impl InvocationInfo {
             hooks_deadline: Instant::now() + remaining.saturating_sub(hooks_margin),
             lease_until: deadline + Duration::from_secs(30),
         }
+    }
+}
+
+/// The invocation's deadline. Lambda sends epoch milliseconds; a value
+/// before the year 2000 cannot be one and is read as milliseconds from now
+/// (cargo-lambda's runtime emulator sends the function timeout itself).
+pub fn deadline_time(deadline_ms: u64) -> SystemTime {
+    const YEAR_2000_MS: u64 = 946_684_800_000;
+    if deadline_ms < YEAR_2000_MS {
+        SystemTime::now() + Duration::from_millis(deadline_ms)
+    } else {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(deadline_ms)
     }
 }
 
@@ -297,6 +309,9 @@ where
         info!(message_id = %event.message_id, task = label, "event for a task outside the refresh group; ignored");
         return Ok(RecordAction::Ignored);
     }
+    if event.kind == EventKind::Deleted {
+        return task_deleted(config, ports, event).await;
+    }
     let tasks = describe_group(config, ports.dms).await?;
     let Some(this) = tasks.iter().find(|t| is_event_task(t, &event.task)) else {
         info!(message_id = %event.message_id, task = label, "event for a task outside the refresh group; ignored");
@@ -306,20 +321,19 @@ where
           status = this.status.as_str(), stop_reason = ?this.stop_reason, text = %event.message,
           "DMS event for the refresh group");
 
-    if event.kind == EventKind::Deleted {
-        let alert = Alert {
-            subject: format!("dms-refresh: task {} deleted", this.identifier),
-            summary: "A task of the refresh group was deleted; the refresh cannot run until \
-                      DMS_TASK_ARNS is corrected."
-                .into(),
-            details: json!({ "task": this.arn, "event": event.message }),
-        };
-        publish_if_configured(ports.notifier, config, &alert).await;
-        return Ok(RecordAction::TaskDeleted);
-    }
-
     // Stopped or failed: what do the task and the whole group say now?
     let this_state = task_run(this, event.stop_reason_hint.as_deref());
+    if this.status == crate::task::TaskStatus::Stopping {
+        // DMS announced the stop before its API shows it: try again shortly.
+        return Err(PostError::Port(PortError::new(
+            "DescribeReplicationTasks",
+            crate::ports::FailureKind::Transient,
+            format!(
+                "task {} is still stopping; the delivery is retried",
+                this.identifier
+            ),
+        )));
+    }
     if let TaskRun::InProgress(status) = &this_state {
         info!(task = %this.arn, %status, "the task is not stopped any more; stale event");
         return Ok(RecordAction::Stale {
@@ -327,7 +341,47 @@ where
         });
     }
     let this_arn = this.arn.clone();
-    settle_group(config, ports, tasks, Some((&this_arn, event)), 1, info).await
+    settle_group(config, ports, tasks, Some((&this_arn, event)), None, info).await
+}
+
+/// A deleted task: alert when it is (or may be) one of ours. The deleted
+/// task can no longer be described, so an identifier is matched against the
+/// group's tasks that still exist.
+async fn task_deleted<D, R, N, L, H, C>(
+    config: &Config,
+    ports: &PostPorts<'_, D, R, N, L, H, C>,
+    event: &DmsEvent,
+) -> Result<RecordAction, PostError>
+where
+    D: ReplicationTasks,
+    N: Notifier,
+{
+    let ours = match &event.task {
+        TaskRef::Arn(arn) => config.task_arns.contains(arn),
+        TaskRef::Identifier(id) => {
+            let mut missing = false;
+            let mut named = false;
+            for arn in &config.task_arns {
+                match ports.dms.describe_task(arn).await? {
+                    Some(task) => named |= task.identifier == *id,
+                    None => missing = true,
+                }
+            }
+            named || missing
+        }
+    };
+    if !ours {
+        return Ok(RecordAction::Ignored);
+    }
+    let alert = Alert {
+        subject: format!("dms-refresh: task {} deleted", task_label(&event.task)),
+        summary: "A task of the refresh group was deleted; the refresh cannot run until \
+                  DMS_TASK_ARNS is corrected."
+            .into(),
+        details: json!({ "task": task_label(&event.task), "event": event.message }),
+    };
+    publish_if_configured(ports.notifier, config, &alert).await;
+    Ok(RecordAction::TaskDeleted)
 }
 
 /// Evaluate the group and, when its run is over, carry it through.
@@ -336,7 +390,7 @@ async fn settle_group<D, R, N, L, H, C>(
     ports: &PostPorts<'_, D, R, N, L, H, C>,
     tasks: Vec<TaskInfo>,
     event: Option<(&str, &DmsEvent)>,
-    invocation: u32,
+    continuation: Option<&Continuation>,
     info: &InvocationInfo,
 ) -> Result<RecordAction, PostError>
 where
@@ -347,15 +401,11 @@ where
     H: PostRefreshHooks,
     C: Continuer,
 {
-    let states: Vec<(String, TaskRun)> = tasks
-        .iter()
-        .map(|t| {
-            let hint = event
-                .filter(|(arn, _)| *arn == t.arn)
-                .and_then(|(_, e)| e.stop_reason_hint.as_deref());
-            (t.identifier.clone(), task_run(t, hint))
-        })
-        .collect();
+    let states = group_states(&tasks, |t| {
+        event
+            .filter(|(arn, _)| *arn == t.arn)
+            .and_then(|(_, e)| e.stop_reason_hint.as_deref())
+    });
     let group = group_run(&states);
     let failures = match &group {
         GroupRun::Waiting(waiting) => {
@@ -368,12 +418,36 @@ where
         GroupRun::Failed(failures) => failures.clone(),
     };
 
+    if let Some(task) = tasks.iter().find(|t| t.start_date_epoch.is_none()) {
+        // Without a start date the run has no stable identity, and the
+        // ledger could not tell this run from the next: refuse to mask.
+        let alert = Alert {
+            subject: format!(
+                "dms-refresh: cannot identify the run of {}",
+                task.identifier
+            ),
+            summary: "DMS reports no start date for a task of the group; nothing was masked. \
+                      The schedule rule stays disabled."
+                .into(),
+            details: json!({ "task": task.arn, "status": task.status.as_str() }),
+        };
+        publish_if_configured(ports.notifier, config, &alert).await;
+        return Err(PostError::Hooks {
+            run_id: format!("{}@unknown", task.identifier),
+            error: HookError {
+                permanent: true,
+                message: format!("DMS reports no start date for task {}", task.arn),
+            },
+        });
+    }
     let run = RunContext {
         run_id: run_id(&tasks),
         tasks,
-        load_complete: failures.is_empty(),
+        load_complete: continuation
+            .and_then(|c| c.load_complete)
+            .unwrap_or(failures.is_empty()),
         deadline: info.hooks_deadline,
-        invocation,
+        invocation: continuation.map_or(1, |c| c.invocation),
     };
     match ports
         .ledger
@@ -428,7 +502,7 @@ where
     };
 
     if let Some(HookReport::Incomplete { details }) = &report {
-        return hand_over(ports, &run, info, details).await;
+        return hand_over(config, ports, &run, info, details).await;
     }
     let (rows_affected, hook_details) = match report {
         Some(HookReport::Complete {
@@ -443,7 +517,29 @@ where
     let reenable = run.load_complete || config.reenable_rule_on_failure;
     let rule_note = match (config.manages_rule(), reenable) {
         (Some(rule), true) => {
-            ports.rules.set_rule_state(rule, RuleState::Enabled).await?;
+            if let Err(err) = ports.rules.set_rule_state(rule, RuleState::Enabled).await {
+                // The hooks are done (and resumable as no-ops): record the
+                // failure, alert, and let the retry converge.
+                let error = HookError {
+                    permanent: !err.is_retryable(),
+                    message: format!("re-enabling the schedule rule {rule} failed: {err}"),
+                };
+                let outcome = LedgerOutcome::Failed {
+                    error: error.message.clone(),
+                };
+                if let Err(e) = ports.ledger.finish(&run, &info.owner, &outcome).await {
+                    warn!(run_id = %run.run_id, error = %e, "could not record the failure in the ledger");
+                }
+                alert_hooks_failed(
+                    config,
+                    ports.notifier,
+                    &run,
+                    &error,
+                    "re-enabling the schedule rule",
+                )
+                .await;
+                return Err(PostError::Port(err));
+            }
             info!(rule, run_id = %run.run_id, "schedule rule re-enabled");
             "re-enabled"
         }
@@ -516,18 +612,21 @@ where
 }
 
 async fn hand_over<D, R, N, L, H, C>(
+    config: &Config,
     ports: &PostPorts<'_, D, R, N, L, H, C>,
     run: &RunContext,
     info: &InvocationInfo,
     details: &Value,
 ) -> Result<RecordAction, PostError>
 where
+    N: Notifier,
     L: RunLedger,
     C: Continuer,
 {
     let next = Continuation {
         run_id: run.run_id.clone(),
         invocation: run.invocation + 1,
+        load_complete: Some(run.load_complete),
     };
     info!(run_id = %run.run_id, next = next.invocation, progress = %details, "deadline reached; handing over to a new invocation");
     if let Err(error) = ports
@@ -540,14 +639,24 @@ where
             error,
         });
     }
-    ports
-        .continuer
-        .continue_run(&next)
-        .await
-        .map_err(|e| PostError::Continuation {
+    if let Err(e) = ports.continuer.continue_run(&next).await {
+        let error = HookError {
+            permanent: !e.is_retryable(),
+            message: e.to_string(),
+        };
+        alert_hooks_failed(
+            config,
+            ports.notifier,
+            run,
+            &error,
+            "handing the run to a new invocation",
+        )
+        .await;
+        return Err(PostError::Continuation {
             run_id: run.run_id.clone(),
             message: e.to_string(),
-        })?;
+        });
+    }
     Ok(RecordAction::Continued {
         run_id: run.run_id.clone(),
         invocation: next.invocation,
@@ -583,6 +692,12 @@ where
                 continuation.run_id
             ),
         };
+        let alert = Alert {
+            subject: format!("dms-refresh: run {} is stuck", continuation.run_id),
+            summary: format!("{} The schedule rule stays disabled.", error.message),
+            details: json!({ "run_id": continuation.run_id, "invocations": continuation.invocation }),
+        };
+        publish_if_configured(ports.notifier, config, &alert).await;
         return Err(PostError::Hooks {
             run_id: continuation.run_id.clone(),
             error,
@@ -596,7 +711,7 @@ where
             status: format!("the current run is {current}"),
         }));
     }
-    let action = settle_group(config, ports, tasks, None, continuation.invocation, info).await?;
+    let action = settle_group(config, ports, tasks, None, Some(continuation), info).await?;
     Ok(outcome(action))
 }
 
@@ -1153,6 +1268,104 @@ mod tests {
         assert_eq!(summary.records[3].action, RecordAction::Logged);
         assert!(w.rules.changes().is_empty());
         assert_eq!(w.hooks.run_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_task_left_out_of_the_run_makes_it_a_failed_load() {
+        let w = World::new(&[A, B]);
+        // B's start failed: it still shows last night's finished load.
+        w.dms
+            .update(A, |t| t.start_date_epoch = Some(1_790_086_400.0));
+        let summary = w.deliver(FINISHED).await.unwrap();
+        assert!(
+            matches!(
+                action(&summary),
+                RecordAction::LoadFailureHandled {
+                    rule: "left disabled",
+                    ..
+                }
+            ),
+            "{summary:?}"
+        );
+        assert_eq!(w.rules.state(RULE), Some(RuleState::Disabled));
+        assert!(
+            w.notifier.messages()[0]
+                .2
+                .contains("not started with the rest of the group")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_rule_re_enable_alerts_and_the_retry_converges() {
+        let w = World::new(&[A]);
+        *w.rules.fail_changes.lock().unwrap() = true;
+        let err = w.deliver(FINISHED).await.unwrap_err();
+        assert_eq!(err.error_type(), "AwsTransientError");
+        assert_eq!(w.hooks.run_count(), 1);
+        assert!(w.subjects()[0].contains("FAILED"), "{:?}", w.subjects());
+        assert!(
+            w.notifier.messages()[0]
+                .2
+                .contains("re-enabling the schedule rule")
+        );
+
+        *w.rules.fail_changes.lock().unwrap() = false;
+        let retry = w.deliver(FINISHED).await.unwrap();
+        assert!(matches!(action(&retry), RecordAction::Completed { .. }));
+        assert_eq!(w.rules.state(RULE), Some(RuleState::Enabled));
+    }
+
+    #[tokio::test]
+    async fn a_deleted_group_task_is_alerted() {
+        let w = World::new(&[A]);
+        w.dms.tasks.lock().unwrap().clear();
+        let deleted = FINISHED
+            .replace("DMS-EVENT-0079", "DMS-EVENT-0073")
+            .replace(
+                "Replication task has stopped. Stop Reason FULL_LOAD_ONLY_FINISHED.",
+                "Replication task has been deleted.",
+            );
+        let summary = w.deliver(&deleted).await.unwrap();
+        assert_eq!(action(&summary), &RecordAction::TaskDeleted);
+        assert!(w.subjects()[0].contains("deleted"));
+    }
+
+    #[tokio::test]
+    async fn a_task_still_stopping_is_retried() {
+        let w = World::new(&[A]);
+        w.dms.set_status(A, TaskStatus::Stopping);
+        let err = w.deliver(FINISHED).await.unwrap_err();
+        assert_eq!(err.error_type(), "AwsTransientError");
+        assert_eq!(w.hooks.run_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_run_without_a_start_date_is_refused() {
+        let w = World::new(&[A]);
+        w.dms.update(A, |t| t.start_date_epoch = None);
+        let err = w.deliver(FINISHED).await.unwrap_err();
+        assert_eq!(err.error_type(), "HookFailedPermanent");
+        assert_eq!(w.hooks.run_count(), 0);
+        assert!(w.subjects()[0].contains("cannot identify"));
+    }
+
+    #[test]
+    fn deadlines_are_epoch_milliseconds_or_a_duration_from_now() {
+        let epoch = 1_790_000_000_000;
+        assert_eq!(
+            deadline_time(epoch),
+            SystemTime::UNIX_EPOCH + Duration::from_millis(epoch)
+        );
+        let relative = deadline_time(600_000)
+            .duration_since(SystemTime::now())
+            .unwrap();
+        assert!(relative > Duration::from_secs(590) && relative <= Duration::from_secs(600));
+        let info = InvocationInfo::from_deadline_ms("r", 600_000, Duration::from_secs(60));
+        let hooks = info.hooks_deadline.duration_since(Instant::now());
+        assert!(
+            hooks > Duration::from_secs(530) && hooks <= Duration::from_secs(540),
+            "{hooks:?}"
+        );
     }
 
     #[tokio::test]

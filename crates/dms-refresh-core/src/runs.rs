@@ -78,8 +78,52 @@ pub fn task_run(task: &TaskInfo, stop_reason_hint: Option<&str>) -> TaskRun {
                 format!("stopped with reason {reason}")
             })
         }
-        other => TaskRun::InProgress(other.as_str().to_owned()),
+        TaskStatus::Starting
+        | TaskStatus::Running
+        | TaskStatus::Stopping
+        | TaskStatus::Modifying
+        | TaskStatus::Moving => TaskRun::InProgress(task.status.as_str().to_owned()),
+        // A task that never ran, is being created, tested or deleted, or whose
+        // move failed will send no event that ends this run: do not wait for it.
+        other => TaskRun::Interrupted(format!(
+            "the task is {}; it did not finish a load for this run",
+            other.as_str()
+        )),
     }
+}
+
+/// Tasks of a group are started together; a task whose last start is older
+/// than the group's latest start by more than this did not take part in the
+/// current run (its start failed, or it was left out).
+pub const GROUP_START_WINDOW_SECS: f64 = 15.0 * 60.0;
+
+/// Classify every task of the group for the current run. `hint` gives the
+/// stop reason from the event text for the task the event is about.
+pub fn group_states<'a>(
+    tasks: &[TaskInfo],
+    hint: impl Fn(&TaskInfo) -> Option<&'a str>,
+) -> Vec<(String, TaskRun)> {
+    let latest = tasks
+        .iter()
+        .filter_map(|t| t.start_date_epoch)
+        .fold(f64::NEG_INFINITY, f64::max);
+    tasks
+        .iter()
+        .map(|t| {
+            let state = match task_run(t, hint(t)) {
+                TaskRun::Finished(_)
+                    if t.start_date_epoch
+                        .is_some_and(|s| s < latest - GROUP_START_WINDOW_SECS) =>
+                {
+                    TaskRun::Interrupted(
+                        "the task was not started with the rest of the group for this run".into(),
+                    )
+                }
+                state => state,
+            };
+            (t.identifier.clone(), state)
+        })
+        .collect()
 }
 
 fn failure_text(task: &TaskInfo, reason: &str) -> String {
@@ -285,6 +329,47 @@ mod tests {
         );
         t.status = TaskStatus::Running;
         assert_eq!(task_run(&t, None), TaskRun::InProgress("running".into()));
+        for status in [
+            "ready",
+            "creating",
+            "deleting",
+            "testing",
+            "failed-move",
+            "new-status",
+        ] {
+            t.status = TaskStatus::parse(status);
+            assert!(
+                matches!(task_run(&t, None), TaskRun::Interrupted(ref r) if r.contains(status)),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_task_left_out_of_the_groups_run_does_not_count_as_finished() {
+        let mut a = stopped(Some("FULL_LOAD_ONLY_FINISHED"), RefreshType::FullLoad, 100);
+        a.identifier = "a".into();
+        let mut b = a.clone();
+        b.identifier = "b".into();
+        b.start_date_epoch = Some(1_790_000_000.0 - 86_400.0);
+        let states = group_states(&[a.clone(), b], |_| None);
+        assert!(matches!(states[0].1, TaskRun::Finished(_)));
+        assert!(matches!(states[1].1, TaskRun::Interrupted(ref r) if r.contains("not started")));
+        assert_eq!(
+            group_run(&states),
+            GroupRun::Failed(vec![(
+                "b".into(),
+                "the task was not started with the rest of the group for this run".into()
+            )])
+        );
+
+        let mut c = a.clone();
+        c.identifier = "c".into();
+        c.start_date_epoch = Some(1_790_000_000.0 + 40.0);
+        assert_eq!(
+            group_run(&group_states(&[a, c], |_| None)),
+            GroupRun::Finished
+        );
     }
 
     #[test]

@@ -125,6 +125,8 @@ pub enum TaskAction {
     /// Dry run: what would have been done.
     WouldStart,
     Failed,
+    /// DMS refused the start and the task could not be described afterwards.
+    Unknown,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -210,6 +212,7 @@ where
     R: ScheduleRule,
     N: Notifier,
 {
+    let operator = matches!(trigger, Trigger::Operator { .. });
     let (dry_run, requested) = match &trigger {
         Trigger::Operator {
             dry_run,
@@ -258,7 +261,20 @@ where
             .rule_state(rule)
             .await?
             .ok_or_else(|| StarterError::RuleNotFound(rule.to_owned()))?;
-        if before == RuleState::Enabled {
+        if before == RuleState::Disabled && !operator {
+            // A disabled rule means a refresh is in progress (masking may be
+            // running on the target) or the last one failed closed.
+            let reason = format!(
+                "the schedule rule {rule} is disabled: a refresh is in progress or the last one \
+                 failed; send {{\"operation\": \"start\"}} to start anyway"
+            );
+            warn!(rule, "schedule rule disabled; not starting");
+            for (_, decision) in &mut plan {
+                if matches!(decision, StartDecision::Start(_)) {
+                    *decision = StartDecision::Skip(reason.clone());
+                }
+            }
+        } else if before == RuleState::Enabled {
             ports
                 .rules
                 .set_rule_state(rule, RuleState::Disabled)
@@ -266,11 +282,13 @@ where
             disabled_by_us = Some(rule);
             info!(rule, "schedule rule disabled for the run");
         }
-        summary.rule = Some(RuleOutcome {
-            name: rule.to_owned(),
-            before,
-            after: RuleState::Disabled,
-        });
+        if before == RuleState::Enabled || operator {
+            summary.rule = Some(RuleOutcome {
+                name: rule.to_owned(),
+                before,
+                after: RuleState::Disabled,
+            });
+        }
     }
 
     // 3. Start (or report) each task.
@@ -307,18 +325,30 @@ where
                     }
                     Err(err) if err.kind == FailureKind::InvalidState => {
                         match lost_the_race(ports.dms, &task.arn).await {
-                            Some(status) => {
+                            Race::Lost(status) => {
                                 info!(task = %task.arn, %status, "task already started by another invocation");
                                 outcome.action = TaskAction::AlreadyStarted;
                                 outcome.reason = Some(format!(
                                     "DMS refused the start because the task is already {status}"
                                 ));
                             }
-                            None => {
+                            Race::Refused => {
                                 warn!(task = %task.arn, error = %err, "task start refused");
                                 failures.push(format!("{}: {err}", task.identifier));
                                 outcome.action = TaskAction::Failed;
                                 outcome.reason = Some(err.to_string());
+                            }
+                            Race::Unknown(describe_err) => {
+                                // It may be running: fail closed, keep the rule disabled.
+                                warn!(task = %task.arn, error = %err, %describe_err, "task start refused; state unknown");
+                                failures.push(format!(
+                                    "{}: {err}; its state could not be read ({describe_err})",
+                                    task.identifier
+                                ));
+                                outcome.action = TaskAction::Unknown;
+                                outcome.reason = Some(format!(
+                                    "DMS refused the start and the task's state could not be read: {describe_err}"
+                                ));
                             }
                         }
                     }
@@ -339,7 +369,24 @@ where
     }
 
     // 4. A start failed: give the schedule back and alert.
+    let running: Vec<&str> = summary
+        .tasks
+        .iter()
+        .filter(|t| {
+            matches!(
+                t.action,
+                TaskAction::Started | TaskAction::AlreadyStarted | TaskAction::Unknown
+            )
+        })
+        .map(|t| t.task_id.as_str())
+        .collect();
+    // While some task of the group may be running, the rule stays disabled:
+    // that run's own post-processing must find it so.
     let rule_note = match disabled_by_us {
+        Some(rule) if !running.is_empty() => format!(
+            "{rule} kept disabled because task(s) {} may be running (partial start)",
+            running.join(", ")
+        ),
         Some(rule) => match ports.rules.set_rule_state(rule, RuleState::Enabled).await {
             Ok(()) => {
                 if let Some(r) = summary.rule.as_mut() {
@@ -371,13 +418,24 @@ where
 
 /// After `InvalidResourceStateFault`, look again: if the task is now starting
 /// or running, another invocation or an operator won the race.
-async fn lost_the_race<D: ReplicationTasks>(dms: &D, task_arn: &str) -> Option<String> {
+async fn lost_the_race<D: ReplicationTasks>(dms: &D, task_arn: &str) -> Race {
     match dms.describe_task(task_arn).await {
         Ok(Some(task)) if task.status.is_starting_or_running() => {
-            Some(task.status.as_str().to_owned())
+            Race::Lost(task.status.as_str().to_owned())
         }
-        _ => None,
+        Ok(_) => Race::Refused,
+        Err(err) => Race::Unknown(err.to_string()),
     }
+}
+
+/// What a second look after `InvalidResourceStateFault` found.
+enum Race {
+    /// Another start won: the task is starting or running.
+    Lost(String),
+    /// The task is not running: the refusal was about something else.
+    Refused,
+    /// The task could not be described.
+    Unknown(String),
 }
 
 fn cdc_stop_position(config: &Config, task: &TaskInfo) -> Option<String> {
@@ -542,12 +600,78 @@ mod tests {
         let w = World::new(vec![task(A, TaskStatus::Failed)], RuleState::Disabled);
         w.dms
             .fail_next_start(A, FailureKind::Transient, "throttled");
+        let operator = Trigger::Operator {
+            dry_run: false,
+            start_type: None,
+        };
+        let err = w.run(&config(A, "schedule"), operator).await.unwrap_err();
+        assert!(err.to_string().contains("left as it was"), "{err}");
+        assert!(w.rules.changes().is_empty());
+        assert_eq!(w.notifier.messages().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_disabled_rule_stops_scheduled_and_console_runs_but_not_an_operator() {
+        let w = World::new(vec![task(A, TaskStatus::Stopped)], RuleState::Disabled);
+        for trigger in [
+            Trigger::Manual,
+            Trigger::Schedule {
+                rule_arns: vec![],
+                time: None,
+            },
+        ] {
+            let summary = w.run(&config(A, "schedule"), trigger).await.unwrap();
+            assert_eq!(summary.tasks[0].action, TaskAction::Skipped);
+            assert!(
+                summary.tasks[0]
+                    .reason
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains("disabled")
+            );
+        }
+        assert!(w.dms.starts().is_empty());
+        let operator = Trigger::Operator {
+            dry_run: false,
+            start_type: None,
+        };
+        let summary = w.run(&config(A, "schedule"), operator).await.unwrap();
+        assert_eq!(summary.tasks[0].action, TaskAction::Started);
+        assert!(w.rules.changes().is_empty(), "the rule stays disabled");
+    }
+
+    #[tokio::test]
+    async fn a_partial_group_start_keeps_the_rule_disabled() {
+        let w = World::new(
+            vec![task(A, TaskStatus::Stopped), task(B, TaskStatus::Stopped)],
+            RuleState::Enabled,
+        );
+        w.dms
+            .fail_next_start(B, FailureKind::Permanent, "AccessDeniedFault");
+        let err = w
+            .run(&config(&format!("{A},{B}"), "schedule"), Trigger::Manual)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("kept disabled"), "{err}");
+        assert_eq!(w.rules.state(RULE), Some(RuleState::Disabled));
+        assert_eq!(w.notifier.messages().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_refused_start_whose_state_cannot_be_read_fails_closed() {
+        let w = World::new(vec![task(A, TaskStatus::Stopped)], RuleState::Enabled);
+        w.dms
+            .fail_next_start(A, FailureKind::InvalidState, "Task is being started");
+        *w.dms.fail_describe_after.lock().unwrap() = Some(1);
         let err = w
             .run(&config(A, "schedule"), Trigger::Manual)
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("left as it was"), "{err}");
-        assert!(w.rules.changes().is_empty());
+        let StarterError::StartFailed { summary, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(summary.tasks[0].action, TaskAction::Unknown);
+        assert_eq!(w.rules.state(RULE), Some(RuleState::Disabled));
         assert_eq!(w.notifier.messages().len(), 1);
     }
 

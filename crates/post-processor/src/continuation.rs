@@ -73,6 +73,7 @@ mod tests {
             .continue_run(&Continuation {
                 run_id: "task@1".into(),
                 invocation: 3,
+                load_complete: Some(true),
             })
             .await
             .unwrap();
@@ -90,6 +91,7 @@ mod tests {
             .continue_run(&Continuation {
                 run_id: "task@1".into(),
                 invocation: 2,
+                load_complete: None,
             })
             .await
             .unwrap_err();

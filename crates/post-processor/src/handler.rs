@@ -15,9 +15,17 @@ use tracing::{error, info};
 
 use crate::continuation::SelfInvoke;
 
-/// How long before the Lambda deadline the hooks stop and hand over. One
-/// masking chunk must fit in it.
+/// How long before the Lambda deadline the hooks stop and hand over: one
+/// masking chunk must fit in it. A quarter of the time left when that is less
+/// (short timeouts, local runs).
 pub const HOOKS_MARGIN: Duration = Duration::from_secs(60);
+
+pub fn hooks_margin(deadline_ms: u64) -> Duration {
+    let remaining = dms_refresh_core::post::deadline_time(deadline_ms)
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    HOOKS_MARGIN.min(remaining / 4)
+}
 
 /// Everything built once at init and shared by every invocation.
 #[derive(Debug)]
@@ -42,8 +50,10 @@ where
     T: RunLedger + PostRefreshHooks,
 {
     let context = &event.context;
-    let info =
-        InvocationInfo::from_deadline_ms(&context.request_id, context.deadline, HOOKS_MARGIN);
+    let margin = hooks_margin(context.deadline);
+    info!(request_id = %context.request_id, deadline_ms = context.deadline,
+          hooks_margin_s = margin.as_secs_f64(), "post-processor invoked");
+    let info = InvocationInfo::from_deadline_ms(&context.request_id, context.deadline, margin);
     let continuer = SelfInvoke {
         client: &deps.lambda,
         function_arn: &context.invoked_function_arn,

@@ -114,7 +114,7 @@ impl TargetConfig {
 #[derive(Debug)]
 pub enum TargetHooks<E, S> {
     None(MemoryLedger),
-    Database(DatabaseHooks<E, S>),
+    Database(Box<DatabaseHooks<E, S>>),
 }
 
 impl<E: Endpoints, S: Secrets> TargetHooks<E, S> {
@@ -126,7 +126,7 @@ impl<E: Endpoints, S: Secrets> TargetHooks<E, S> {
                 salt_secret_arn,
                 rules,
                 tls,
-            } => Self::Database(DatabaseHooks {
+            } => Self::Database(Box::new(DatabaseHooks {
                 db_secret_arn,
                 salt_secret_arn,
                 rules,
@@ -134,7 +134,7 @@ impl<E: Endpoints, S: Secrets> TargetHooks<E, S> {
                 endpoints,
                 secrets,
                 connection: Mutex::new(None),
-            }),
+            })),
         }
     }
 }
@@ -187,8 +187,9 @@ pub struct DatabaseHooks<E, S> {
     tls: TlsMode,
     endpoints: E,
     secrets: S,
-    /// Kept across warm invocations; dropped after a connection error.
-    connection: Mutex<Option<Target>>,
+    /// Kept across warm invocations for the same credentials; dropped after
+    /// any error.
+    connection: Mutex<Option<(DbCredentials, Target)>>,
 }
 
 fn hook_error(err: &MaskError) -> HookError {
@@ -241,8 +242,9 @@ impl<E: Endpoints, S: Secrets> DatabaseHooks<E, S> {
         self.guard(run, &creds).await?;
 
         let mut cached = self.connection.lock().await;
-        if let Some(target) = cached.as_ref()
-            && target.identity() == (creds.host.clone(), creds.port, creds.dbname.clone())
+        // Reused only for identical credentials: a rotated secret reconnects.
+        if let Some((known, target)) = cached.as_ref()
+            && *known == creds
         {
             return Ok(target.clone());
         }
@@ -250,7 +252,7 @@ impl<E: Endpoints, S: Secrets> DatabaseHooks<E, S> {
             .await
             .map_err(|e| hook_error(&e))?;
         info!(host = %creds.host, port = creds.port, dbname = ?creds.dbname, "connected to the target database");
-        *cached = Some(target.clone());
+        *cached = Some((creds, target.clone()));
         Ok(target)
     }
 
@@ -287,11 +289,9 @@ impl<E: Endpoints, S: Secrets> DatabaseHooks<E, S> {
         Ok(())
     }
 
-    /// After a retryable failure, reconnect on the next use.
-    async fn forget_connection_if(&self, err: &HookError) {
-        if !err.permanent {
-            *self.connection.lock().await = None;
-        }
+    /// After a failure, reconnect on the next use.
+    async fn forget_connection(&self) {
+        *self.connection.lock().await = None;
     }
 
     async fn begin(
@@ -305,8 +305,8 @@ impl<E: Endpoints, S: Secrets> DatabaseHooks<E, S> {
             .begin(&run.run_id, owner, lease_until)
             .await
             .map_err(|e| hook_error(&e));
-        if let Err(err) = &begin {
-            self.forget_connection_if(err).await;
+        if begin.is_err() {
+            self.forget_connection().await;
         }
         Ok(match begin? {
             masking::Begin::New => Begin::New,
@@ -340,8 +340,8 @@ impl<E: Endpoints, S: Secrets> DatabaseHooks<E, S> {
             .finish(&run.run_id, owner, outcome)
             .await
             .map_err(|e| hook_error(&e));
-        if let Err(err) = &result {
-            self.forget_connection_if(err).await;
+        if result.is_err() {
+            self.forget_connection().await;
         }
         result
     }
@@ -361,7 +361,7 @@ impl<E: Endpoints, S: Secrets> DatabaseHooks<E, S> {
             Ok(report) => report,
             Err(e) => {
                 let err = hook_error(&e);
-                self.forget_connection_if(&err).await;
+                self.forget_connection().await;
                 return Err(err);
             }
         };
