@@ -37,16 +37,27 @@ customer_email = { strategy = "email" }
 /// The post-processor's target adapter for the database in `db_secret_json`,
 /// with the secrets in the emulator and the test rules.
 async fn target_hooks(moto: &Moto, db_secret_json: &str) -> TargetHooks<DmsClient, SecretsClient> {
+    target_hooks_with_tls(moto, db_secret_json, Some("disable")).await
+}
+
+/// As [`target_hooks`], with `DB_TLS_MODE` set to `tls` (or left unset).
+async fn target_hooks_with_tls(
+    moto: &Moto,
+    db_secret_json: &str,
+    tls: Option<&str>,
+) -> TargetHooks<DmsClient, SecretsClient> {
     let db_secret = moto.create_secret(db_secret_json).await;
     let salt_secret = moto.create_secret(SALT).await;
     let rules_path = log_dir().join(format!("{}.toml", unique("rules")));
     std::fs::write(&rules_path, RULES).unwrap();
-    let env = [
+    let mut env = vec![
         (vars::DB_SECRET_ARN, db_secret),
         (vars::SALT_SECRET_ARN, salt_secret),
         (vars::RULES_PATH, rules_path.display().to_string()),
-        (vars::TLS_MODE, "disable".to_owned()),
     ];
+    if let Some(tls) = tls {
+        env.push((vars::TLS_MODE, tls.to_owned()));
+    }
     let target =
         TargetConfig::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
             .expect("target configuration");
@@ -303,4 +314,33 @@ async fn an_unreachable_database_fails_retryably_and_changes_nothing() {
     );
     assert_eq!(scene.moto.rule_state(&scene.rule).await, "DISABLED");
     assert_eq!(scene.inbox.drain().await.len(), 1, "an alert is published");
+}
+
+#[tokio::test]
+async fn postgres_masks_over_tls_by_default() {
+    // The local PostgreSQL offers TLS (Debian's default certificate); with
+    // DB_TLS_MODE unset the post-processor requires it.
+    let mut scene = Scene::new(Engine::Postgres, "127.0.0.1").await;
+    scene.hooks = target_hooks_with_tls(&scene.moto, &scene.db.secret_json(), None).await;
+    let summary = scene.deliver(FINISHED, later()).await.unwrap();
+    assert!(
+        matches!(summary.records[0].action, RecordAction::Completed { .. }),
+        "{summary:?}"
+    );
+    let mut conn = scene.db.connect().await;
+    let sessions = conn
+        .strings(&format!(
+            "SELECT CAST(s.ssl AS TEXT) FROM pg_stat_ssl s JOIN pg_stat_activity a ON a.pid = s.pid \
+             WHERE a.application_name = 'dms-refresh-masking' AND a.datname = '{}'",
+            scene.db.name
+        ))
+        .await;
+    assert!(
+        !sessions.is_empty(),
+        "the masking pool keeps its ledger connection open"
+    );
+    assert!(
+        sessions.iter().all(|s| s[0].as_deref() == Some("true")),
+        "{sessions:?}"
+    );
 }
