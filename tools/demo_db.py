@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import subprocess
 
-NAME = "dms_refresh_demo"
+DEFAULT_NAME = "dms_refresh_demo"
 
 ENGINES = {
     # engine: (DMS engine name, port, admin user)
@@ -31,15 +31,15 @@ def _run(engine: str, sql: str, database: str | None = None) -> str:
     return result.stdout
 
 
-def create(engine: str, rows: int) -> None:
-    """(Re)create the demo database with `rows` customers, orders and payments."""
+def create(engine: str, rows: int, name: str = DEFAULT_NAME) -> None:
+    """(Re)create the demo database `name` with `rows` customers, orders and payments."""
     if engine == "mariadb":
-        _run(engine, f"DROP DATABASE IF EXISTS {NAME}; CREATE DATABASE {NAME};")
+        _run(engine, f"DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name};")
         series, text = f"(SELECT seq AS i FROM seq_1_to_{rows}) s", "CHAR"
         date = "DATE_ADD('1950-01-01', INTERVAL MOD(i * 37, 18000) DAY)"
     else:
-        _run(engine, f"DROP DATABASE IF EXISTS {NAME} WITH (FORCE);")
-        _run(engine, f"CREATE DATABASE {NAME};")
+        _run(engine, f"DROP DATABASE IF EXISTS {name} WITH (FORCE);")
+        _run(engine, f"CREATE DATABASE {name};")
         series, text = f"generate_series(1, {rows}) AS s(i)", "TEXT"
         date = "DATE '1950-01-01' + MOD(i * 37, 18000)"
     first = "ELT(1 + MOD(i, 5), 'Alice', 'Bruno', 'Chen', 'Dalia', 'Emeka')" if engine == "mariadb" \
@@ -66,20 +66,27 @@ INSERT INTO orders
   SELECT i, i, CONCAT('Customer.', CAST(i AS {text}), '@Example.com'), 10 + MOD(i * 7, 990) FROM {series};
 INSERT INTO payments
   SELECT i, i, CONCAT('4111', LPAD(CAST(i AS {text}), 12, '0')), 10 + MOD(i * 7, 990) FROM {series};
-""", NAME)
+""", name)
 
 
-def sample(engine: str, limit: int = 3) -> list[list[str]]:
+def sample(engine: str, name: str = DEFAULT_NAME, limit: int = 3) -> list[list[str]]:
     out = _run(engine, f"""
 SELECT c.id, c.email, c.first_name, c.last_name, c.phone, c.birth_date, o.customer_email,
        p.card_number
 FROM customers c JOIN orders o ON o.customer_id = c.id JOIN payments p ON p.order_id = o.id
-ORDER BY c.id LIMIT {limit};""", NAME)
+ORDER BY c.id LIMIT {limit};""", name)
     sep = "\t" if engine == "mariadb" else "|"
     return [line.split(sep) for line in out.strip().splitlines()]
 
 
-def secret(engine: str) -> dict:
+def secret(engine: str, name: str = DEFAULT_NAME) -> dict:
     dms_engine, port, user = ENGINES[engine]
     return {"engine": dms_engine, "host": "127.0.0.1", "port": port, "username": user,
-            "password": "", "dbname": NAME}
+            "password": "", "dbname": name}
+
+
+def drop(engine: str, name: str) -> None:
+    if engine == "mariadb":
+        _run(engine, f"DROP DATABASE IF EXISTS {name};")
+    else:
+        _run(engine, f"DROP DATABASE IF EXISTS {name} WITH (FORCE);")

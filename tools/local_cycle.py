@@ -164,18 +164,30 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine", choices=sorted(demo_db.ENGINES), default="mariadb",
                         help="the local database server that plays the DMS target (default: mariadb)")
-    parser.add_argument("--rows", type=int, default=2000,
-                        help="customers (and orders, payments) in the demo database (default: 2000)")
+    parser.add_argument("--rows", type=int, default=100_000,
+                        help="customers (and orders, payments) in the demo database (default: 100000)")
+    parser.add_argument("--database", default=demo_db.DEFAULT_NAME,
+                        help=f"name of the demo database, re-created (default: {demo_db.DEFAULT_NAME})")
+    parser.add_argument("--drop-database", action="store_true",
+                        help="drop the demo database at the end (it is kept for inspection by default)")
     args = parser.parse_args()
+    try:
+        return run(args)
+    finally:
+        if args.drop_database:
+            demo_db.drop(args.engine, args.database)
+
+
+def run(args: argparse.Namespace) -> int:
 
     step("1. Local AWS emulator")
     aws = Emulator()
     show("moto_server", aws.url)
 
     step(f"2. The development database (local {args.engine}) that DMS refreshes")
-    demo_db.create(args.engine, args.rows)
-    before = demo_db.sample(args.engine)
-    show("database", f"{demo_db.NAME}: {args.rows} customers, orders and payments")
+    demo_db.create(args.engine, args.rows, args.database)
+    before = demo_db.sample(args.engine, args.database)
+    show("database", f"{args.database}: {args.rows} customers, orders and payments")
     for row in before:
         show("  before", " | ".join(row))
 
@@ -187,12 +199,12 @@ def main() -> int:
     dms_engine, port, _ = demo_db.ENGINES[args.engine]
     target_arn = dms.create_endpoint(
         EndpointIdentifier="development-target", EndpointType="target", EngineName=dms_engine,
-        ServerName="127.0.0.1", Port=port, DatabaseName=demo_db.NAME, Username="dms",
+        ServerName="127.0.0.1", Port=port, DatabaseName=args.database, Username="dms",
         Password="unused-locally",
     )["Endpoint"]["EndpointArn"]
     secrets = aws.client("secretsmanager")
     db_secret = secrets.create_secret(
-        Name="dms-refresh-demo/target", SecretString=json.dumps(demo_db.secret(args.engine))
+        Name="dms-refresh-demo/target", SecretString=json.dumps(demo_db.secret(args.engine, args.database))
     )["ARN"]
     salt_secret = secrets.create_secret(
         Name="dms-refresh-demo/salt", SecretString="local-demo-salt-not-for-production"
@@ -213,7 +225,7 @@ def main() -> int:
     dms.start_replication_task(ReplicationTaskArn=task_arn, StartReplicationTaskType="start-replication")
     dms.stop_replication_task(ReplicationTaskArn=task_arn)
     show("task", f"{task_arn} ({aws.task(task_arn)['Status']})")
-    show("target endpoint", f"{target_arn} (127.0.0.1:{port}/{demo_db.NAME})")
+    show("target endpoint", f"{target_arn} (127.0.0.1:{port}/{args.database})")
     show("rule", f"{RULE} ({aws.rule_state()})")
 
     topic_arn = aws.client("sns").create_topic(Name="dms-refresh-demo-notifications")["TopicArn"]
@@ -267,9 +279,9 @@ def main() -> int:
     result = post.invoke(ROOT / "events" / "post-processor" / "sns-finished.json")
     show("response", result)
     show("rule state now", aws.rule_state())
-    for row in demo_db.sample(args.engine):
+    for row in demo_db.sample(args.engine, args.database):
         show("  after ", " | ".join(row))
-    after = demo_db.sample(args.engine)
+    after = demo_db.sample(args.engine, args.database)
     if any(b[1] == a[1] for b, a in zip(before, after)):
         raise StepFailed("the e-mail addresses were not masked")
     if any(a[1] != a[6] for a in after):

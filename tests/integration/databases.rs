@@ -147,17 +147,18 @@ impl DemoDb {
     /// Drop the database now (also done on drop).
     fn drop_now(&self) {
         let status = match self.engine {
-            Engine::MariaDb => std::process::Command::new("mariadb")
-                .args([
-                    "--protocol=tcp",
-                    "-h",
-                    "127.0.0.1",
-                    "-P",
-                    "3306",
-                    "-uroot",
-                    "-e",
-                ])
-                .arg(format!("DROP DATABASE IF EXISTS {}", self.name))
+            // Sessions of a test that failed midway may still hold metadata
+            // locks (this drop runs while their runtime is blocked): end them
+            // first, and never wait long for a lock.
+            Engine::MariaDb => std::process::Command::new("bash")
+                .arg("-c")
+                .arg(format!(
+                    "m='mariadb --protocol=tcp -h 127.0.0.1 -P 3306 -uroot'; \
+                     $m -N -e \"SELECT CONCAT('KILL ', ID, ';') FROM information_schema.PROCESSLIST \
+                     WHERE DB = '{0}' AND ID <> CONNECTION_ID()\" | $m -f 2>/dev/null; \
+                     $m -e 'SET SESSION lock_wait_timeout = 20; DROP DATABASE IF EXISTS {0}'",
+                    self.name
+                ))
                 .status(),
             Engine::Postgres => std::process::Command::new("psql")
                 .args([

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod databases;
+mod faults;
 mod harness;
 mod lambda_binary;
 mod masking_cycle;

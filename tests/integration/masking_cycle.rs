@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::databases::{DemoDb, Engine};
 use crate::harness::{Inbox, Moto, config_from, function_env, log_dir, post_deliver, unique};
 
-const FINISHED: &str = include_str!("../../events/post-processor/sns-finished.json");
+pub(crate) const FINISHED: &str = include_str!("../../events/post-processor/sns-finished.json");
 const SALT: &str = "integration-test-salt-0123456789";
 
 const RULES: &str = r##"
@@ -36,20 +36,25 @@ customer_email = { strategy = "email" }
 
 /// The post-processor's target adapter for the database in `db_secret_json`,
 /// with the secrets in the emulator and the test rules.
-async fn target_hooks(moto: &Moto, db_secret_json: &str) -> TargetHooks<DmsClient, SecretsClient> {
-    target_hooks_with_tls(moto, db_secret_json, Some("disable")).await
+pub(crate) async fn target_hooks(
+    moto: &Moto,
+    db_secret_json: &str,
+) -> TargetHooks<DmsClient, SecretsClient> {
+    target_hooks_with(moto, db_secret_json, Some("disable"), RULES).await
 }
 
-/// As [`target_hooks`], with `DB_TLS_MODE` set to `tls` (or left unset).
-async fn target_hooks_with_tls(
+/// As [`target_hooks`], with `DB_TLS_MODE` set to `tls` (or left unset) and
+/// the given rules.
+pub(crate) async fn target_hooks_with(
     moto: &Moto,
     db_secret_json: &str,
     tls: Option<&str>,
+    rules: &str,
 ) -> TargetHooks<DmsClient, SecretsClient> {
     let db_secret = moto.create_secret(db_secret_json).await;
     let salt_secret = moto.create_secret(SALT).await;
     let rules_path = log_dir().join(format!("{}.toml", unique("rules")));
-    std::fs::write(&rules_path, RULES).unwrap();
+    std::fs::write(&rules_path, rules).unwrap();
     let mut env = vec![
         (vars::DB_SECRET_ARN, db_secret),
         (vars::SALT_SECRET_ARN, salt_secret),
@@ -68,21 +73,36 @@ async fn target_hooks_with_tls(
     )
 }
 
-struct Scene {
-    moto: Moto,
-    db: DemoDb,
-    rule: String,
-    inbox: Inbox,
-    config: Config,
-    hooks: TargetHooks<DmsClient, SecretsClient>,
-    continuer: FakeContinuer,
+pub(crate) struct Scene {
+    pub(crate) moto: Moto,
+    pub(crate) db: DemoDb,
+    pub(crate) rule: String,
+    pub(crate) inbox: Inbox,
+    pub(crate) config: Config,
+    pub(crate) hooks: TargetHooks<DmsClient, SecretsClient>,
+    pub(crate) continuer: FakeContinuer,
 }
 
 impl Scene {
     /// `endpoint_server` is the server the task's target endpoint names.
     async fn new(engine: Engine, endpoint_server: &str) -> Self {
+        Self::build(engine, endpoint_server, 200, RULES).await
+    }
+
+    /// The default scene on MariaDB.
+    pub(crate) async fn new_mariadb() -> Self {
+        Self::new(Engine::MariaDb, "127.0.0.1").await
+    }
+
+    /// A scene with `rows` customers and orders, masked with `rules`.
+    pub(crate) async fn build(
+        engine: Engine,
+        endpoint_server: &str,
+        rows: u32,
+        rules: &str,
+    ) -> Self {
         let moto = Moto::start().await;
-        let db = DemoDb::create(engine, 200).await;
+        let db = DemoDb::create(engine, rows).await;
         let endpoint = moto
             .create_target_endpoint(db.dms_engine(), endpoint_server, db.port(), &db.name)
             .await;
@@ -91,7 +111,7 @@ impl Scene {
         let rule = unique("nightly");
         moto.put_rule(&rule, false).await;
         let inbox = Inbox::create(&moto).await;
-        let hooks = target_hooks(&moto, &db.secret_json()).await;
+        let hooks = target_hooks_with(&moto, &db.secret_json(), Some("disable"), rules).await;
         let config = config_from(&function_env(
             &[&task],
             &rule,
@@ -109,7 +129,7 @@ impl Scene {
         }
     }
 
-    async fn deliver(
+    pub(crate) async fn deliver(
         &self,
         payload: &str,
         hooks_deadline: Instant,
@@ -126,7 +146,7 @@ impl Scene {
         .await
     }
 
-    async fn snapshot(&self) -> Vec<Vec<Option<String>>> {
+    pub(crate) async fn snapshot(&self) -> Vec<Vec<Option<String>>> {
         let mut conn = self.db.connect().await;
         conn.strings(
             "SELECT CAST(c.id AS CHAR(10)), c.email, c.first_name, c.phone, o.customer_email \
@@ -136,12 +156,12 @@ impl Scene {
     }
 }
 
-fn later() -> Instant {
+pub(crate) fn later() -> Instant {
     Instant::now() + Duration::from_secs(600)
 }
 
 /// `email` strategy: the first 32 hex digits of SHA-256(salt ':' value) at example.invalid.
-fn masked_email(original: &str) -> String {
+pub(crate) fn masked_email(original: &str) -> String {
     let digest = Sha256::digest(format!("{SALT}:{original}").as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("{}@example.invalid", &hex[..32])
@@ -321,7 +341,7 @@ async fn postgres_masks_over_tls_by_default() {
     // The local PostgreSQL offers TLS (Debian's default certificate); with
     // DB_TLS_MODE unset the post-processor requires it.
     let mut scene = Scene::new(Engine::Postgres, "127.0.0.1").await;
-    scene.hooks = target_hooks_with_tls(&scene.moto, &scene.db.secret_json(), None).await;
+    scene.hooks = target_hooks_with(&scene.moto, &scene.db.secret_json(), None, RULES).await;
     let summary = scene.deliver(FINISHED, later()).await.unwrap();
     assert!(
         matches!(summary.records[0].action, RecordAction::Completed { .. }),

@@ -42,6 +42,9 @@ pub struct FakeDms {
     pub describe_error: Mutex<Option<PortError>>,
     /// Describe fails (throttled) once this many calls have been made.
     pub fail_describe_after: Mutex<Option<usize>>,
+    /// Refuse a start of a starting or running task as DMS does
+    /// (`InvalidResourceStateFault`).
+    pub refuse_start_when_running: Mutex<bool>,
 }
 
 impl FakeDms {
@@ -112,8 +115,19 @@ impl ReplicationTasks for FakeDms {
             }
             return Err(err);
         }
-        lock(&self.starts).push(request.clone());
         let mut tasks = lock(&self.tasks);
+        if *lock(&self.refuse_start_when_running)
+            && tasks
+                .get(&request.task_arn)
+                .is_some_and(|t| t.status.is_starting_or_running())
+        {
+            return Err(PortError::new(
+                "StartReplicationTask",
+                FailureKind::InvalidState,
+                "InvalidResourceStateFault: Replication task is currently running",
+            ));
+        }
+        lock(&self.starts).push(request.clone());
         match tasks.get_mut(&request.task_arn) {
             Some(task) => {
                 task.status = TaskStatus::Running;

@@ -213,6 +213,14 @@ fn permanent(message: String) -> HookError {
     }
 }
 
+/// The run's key in the target's ledger and progress tables: the database
+/// name, then the run id. On MySQL the control database is shared by every
+/// database on the server, so two refreshes of different databases (with
+/// tasks of the same name started in the same second) never share a run.
+pub fn ledger_id(creds: &DbCredentials, run_id: &str) -> String {
+    format!("{}/{run_id}", creds.dbname.as_deref().unwrap_or_default())
+}
+
 /// The salt secret holds the salt as its string, or a JSON object with a
 /// `salt` key.
 pub fn salt_from_secret(secret: &str) -> Result<Salt, HookError> {
@@ -231,8 +239,9 @@ pub fn salt_from_secret(secret: &str) -> Result<Salt, HookError> {
 }
 
 impl<E: Endpoints, S: Secrets> DatabaseHooks<E, S> {
-    /// Check the guard for this run, then hand out the (cached) connection.
-    async fn target(&self, run: &RunContext) -> Result<Target, HookError> {
+    /// Check the guard for this run, then hand out the (cached) connection
+    /// and the run's id in the target's ledger.
+    async fn target(&self, run: &RunContext) -> Result<(Target, String), HookError> {
         let secret = self
             .secrets
             .secret_string(&self.db_secret_arn)
@@ -243,17 +252,18 @@ impl<E: Endpoints, S: Secrets> DatabaseHooks<E, S> {
 
         let mut cached = self.connection.lock().await;
         // Reused only for identical credentials: a rotated secret reconnects.
+        let id = ledger_id(&creds, &run.run_id);
         if let Some((known, target)) = cached.as_ref()
             && *known == creds
         {
-            return Ok(target.clone());
+            return Ok((target.clone(), id));
         }
         let target = Target::connect(&creds, self.tls.clone())
             .await
             .map_err(|e| hook_error(&e))?;
         info!(host = %creds.host, port = creds.port, dbname = ?creds.dbname, "connected to the target database");
         *cached = Some((creds, target.clone()));
-        Ok(target)
+        Ok((target, id))
     }
 
     /// Every task of the run must have the secret's database as its target.
@@ -300,9 +310,9 @@ impl<E: Endpoints, S: Secrets> DatabaseHooks<E, S> {
         owner: &str,
         lease_until: SystemTime,
     ) -> Result<Begin, HookError> {
-        let target = self.target(run).await?;
+        let (target, id) = self.target(run).await?;
         let begin = target
-            .begin(&run.run_id, owner, lease_until)
+            .begin(&id, owner, lease_until)
             .await
             .map_err(|e| hook_error(&e));
         if begin.is_err() {
@@ -322,7 +332,7 @@ impl<E: Endpoints, S: Secrets> DatabaseHooks<E, S> {
         owner: &str,
         outcome: &LedgerOutcome,
     ) -> Result<(), HookError> {
-        let target = self.target(run).await?;
+        let (target, id) = self.target(run).await?;
         let outcome = match outcome {
             LedgerOutcome::Done { rows_affected } => masking::LedgerOutcome::Done {
                 rows: rows_affected.unwrap_or(0),
@@ -337,7 +347,7 @@ impl<E: Endpoints, S: Secrets> DatabaseHooks<E, S> {
             },
         };
         let result = target
-            .finish(&run.run_id, owner, outcome)
+            .finish(&id, owner, outcome)
             .await
             .map_err(|e| hook_error(&e));
         if result.is_err() {
@@ -347,17 +357,14 @@ impl<E: Endpoints, S: Secrets> DatabaseHooks<E, S> {
     }
 
     async fn run(&self, run: &RunContext) -> Result<HookReport, HookError> {
-        let target = self.target(run).await?;
+        let (target, id) = self.target(run).await?;
         let secret = self
             .secrets
             .secret_string(&self.salt_secret_arn)
             .await
             .map_err(|e| port_error(&e))?;
         let salt = salt_from_secret(&secret)?;
-        let report = match target
-            .run(&run.run_id, &self.rules, &salt, run.deadline)
-            .await
-        {
+        let report = match target.run(&id, &self.rules, &salt, run.deadline).await {
             Ok(report) => report,
             Err(e) => {
                 let err = hook_error(&e);
@@ -394,6 +401,21 @@ mod tests {
         );
         let err = salt_from_secret(r#"{"pepper": "x"}"#).unwrap_err();
         assert!(err.permanent && !err.message.contains('x'));
+    }
+
+    #[test]
+    fn ledger_ids_are_scoped_by_database() {
+        let secret = |db: &str| {
+            DbCredentials::from_secret_json(&format!(
+                r#"{{"engine":"mysql","host":"h","port":3306,"username":"u","password":"p","dbname":"{db}"}}"#
+            ))
+            .unwrap()
+        };
+        assert_eq!(ledger_id(&secret("dev"), "task@1"), "dev/task@1");
+        assert_ne!(
+            ledger_id(&secret("dev"), "task@1"),
+            ledger_id(&secret("test"), "task@1")
+        );
     }
 
     #[test]

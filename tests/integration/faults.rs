@@ -1,0 +1,324 @@
+//! Fault injection: duplicate and concurrent deliveries, racing starters, a
+//! database connection killed in the middle of masking, and the local cycle
+//! end to end. Every test is bounded in time.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dms_refresh_core::aws::{EventBridgeClient, SnsClient};
+use dms_refresh_core::fakes::{FakeDms, task};
+use dms_refresh_core::post::RecordAction;
+use dms_refresh_core::starter::{StarterPorts, TaskAction, Trigger, start_refresh};
+use dms_refresh_core::task::TaskStatus;
+use sqlx::Connection;
+
+use crate::databases::Engine;
+use crate::harness::{
+    Inbox, Moto, config_from, function_env, post_deliver, repo_root, unique, venv_bin,
+};
+use crate::masking_cycle::{FINISHED, Scene, later, masked_email, target_hooks};
+
+/// Every row masked exactly once: each address is the single keyed
+/// masking of its original, and no row was lost.
+async fn assert_masked_once(scene: &Scene, rows: usize) {
+    let snapshot = scene.snapshot().await;
+    assert_eq!(snapshot.len(), rows, "no row lost");
+    for row in &snapshot {
+        let id = row[0].as_deref().unwrap_or_default().trim();
+        assert_eq!(
+            row[1].as_deref(),
+            Some(masked_email(&format!("Person.{id}@Example.COM")).as_str()),
+            "row {id} is masked exactly once"
+        );
+        assert_eq!(
+            row[4], row[1],
+            "row {id}: orders.customer_email still joins"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_hundred_duplicate_deliveries_mask_once_and_notify_once() {
+    let scene = Scene::new_mariadb().await;
+    // Five warm Lambda environments, each with its own connection, taking
+    // twenty deliveries of the same stop; the five run concurrently.
+    let mut environments = Vec::new();
+    for _ in 0..5 {
+        environments.push(target_hooks(&scene.moto, &scene.db.secret_json()).await);
+    }
+    let deliveries = |hooks| {
+        let scene = &scene;
+        async move {
+            let mut actions = Vec::new();
+            for _ in 0..20 {
+                let summary = post_deliver(
+                    &scene.moto,
+                    &scene.config,
+                    hooks,
+                    hooks,
+                    &scene.continuer,
+                    FINISHED,
+                    later(),
+                )
+                .await
+                .expect("every delivery succeeds");
+                actions.push(summary.records[0].action.clone());
+            }
+            actions
+        }
+    };
+    let started = Instant::now();
+    let (a, b, c, d, e) = tokio::join!(
+        deliveries(&environments[0]),
+        deliveries(&environments[1]),
+        deliveries(&environments[2]),
+        deliveries(&environments[3]),
+        deliveries(&environments[4]),
+    );
+    let actions: Vec<RecordAction> = [a, b, c, d, e].into_iter().flatten().collect();
+    assert_eq!(actions.len(), 100);
+    let completed = actions
+        .iter()
+        .filter(|a| matches!(a, RecordAction::Completed { .. }))
+        .count();
+    let others_ok = actions.iter().all(|a| {
+        matches!(
+            a,
+            RecordAction::Completed { .. }
+                | RecordAction::Duplicate { .. }
+                | RecordAction::InProgressElsewhere { .. }
+        )
+    });
+    assert_eq!(completed, 1, "{actions:?}");
+    assert!(others_ok, "{actions:?}");
+    assert_masked_once(&scene, 200).await;
+    assert_eq!(
+        scene.inbox.drain().await.len(),
+        1,
+        "one success notification"
+    );
+    assert_eq!(scene.moto.rule_state(&scene.rule).await, "ENABLED");
+    eprintln!("100 deliveries in {:.2} s", started.elapsed().as_secs_f64());
+}
+
+#[tokio::test]
+async fn ten_concurrent_starters_start_the_task_once() {
+    let moto = Moto::start().await;
+    let rule = unique("nightly");
+    moto.put_rule(&rule, true).await;
+    let inbox = Inbox::create(&moto).await;
+    const ARN: &str = "arn:aws:dms:us-east-1:123456789012:task:racing";
+    // DMS itself is an in-memory double here: the emulator accepts a second
+    // start, real DMS answers InvalidResourceStateFault, as this double does.
+    let dms = Arc::new(FakeDms::with_tasks([task(ARN, TaskStatus::Stopped)]));
+    *dms.refuse_start_when_running.lock().unwrap() = true;
+    let config = Arc::new(config_from(&function_env(
+        &[ARN],
+        &rule,
+        "schedule",
+        Some(&inbox.topic_arn),
+    )));
+    let rules = EventBridgeClient::new(moto.events());
+    let sns = SnsClient::new(moto.sns());
+
+    let mut starters = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let (dms, config, rules, sns) = (dms.clone(), config.clone(), rules.clone(), sns.clone());
+        starters.spawn(async move {
+            let ports = StarterPorts {
+                dms: dms.as_ref(),
+                rules: &rules,
+                notifier: &sns,
+            };
+            start_refresh(&config, &ports, Trigger::Manual).await
+        });
+    }
+    let mut actions = Vec::new();
+    while let Some(joined) = starters.join_next().await {
+        let summary = joined.expect("starter task").expect("no starter fails");
+        actions.push(summary.tasks[0].action);
+    }
+    assert_eq!(
+        dms.starts().len(),
+        1,
+        "exactly one StartReplicationTask went through"
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == TaskAction::Started)
+            .count(),
+        1,
+        "{actions:?}"
+    );
+    assert!(
+        actions.iter().all(|a| matches!(
+            a,
+            TaskAction::Started | TaskAction::AlreadyStarted | TaskAction::Skipped
+        )),
+        "{actions:?}"
+    );
+    assert_eq!(
+        moto.rule_state(&rule).await,
+        "DISABLED",
+        "the rule stays disabled"
+    );
+    assert!(inbox.drain().await.is_empty(), "no spurious alert");
+}
+
+const CHUNKED_RULES: &str = r#"
+version = 1
+
+[settings]
+chunk_threshold = 1000
+chunk_size = 500
+
+[tables.customers.columns]
+email = { strategy = "email" }
+first_name = { strategy = "fake", dictionary = "first_name" }
+
+[tables.orders.columns]
+customer_email = { strategy = "email" }
+"#;
+
+/// Kill the first session of `database` that is running an UPDATE (while
+/// the test holds a row lock, the masking UPDATE of that row's chunk waits
+/// until killed, so this finds it deterministically).
+async fn kill_a_masking_session(engine: Engine, database: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    match engine {
+        Engine::MariaDb => {
+            let mut admin = sqlx::MySqlConnection::connect("mysql://root@127.0.0.1:3306")
+                .await
+                .expect("admin connection");
+            while Instant::now() < deadline {
+                let ids: Vec<i64> = sqlx::query_scalar(
+                    "SELECT ID FROM information_schema.PROCESSLIST \
+                     WHERE DB = ? AND INFO LIKE 'UPDATE%' AND ID <> CONNECTION_ID()",
+                )
+                .bind(database)
+                .fetch_all(&mut admin)
+                .await
+                .expect("processlist");
+                if let Some(id) = ids.first() {
+                    let kill = format!("KILL {id}");
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(kill))
+                        .execute(&mut admin)
+                        .await
+                        .expect("kill");
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let sessions: Vec<(i64, String, String)> = sqlx::query_as(
+                "SELECT ID, COALESCE(DB, ''), COALESCE(LEFT(INFO, 120), '') FROM information_schema.PROCESSLIST",
+            )
+            .fetch_all(&mut admin)
+            .await
+            .unwrap_or_default();
+            eprintln!("sessions when giving up: {sessions:#?}");
+        }
+        Engine::Postgres => {
+            let mut admin =
+                sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:5432/postgres")
+                    .await
+                    .expect("admin connection");
+            while Instant::now() < deadline {
+                let killed: Vec<bool> = sqlx::query_scalar(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = $1 AND state = 'active' AND query LIKE 'UPDATE%' \
+                     AND pid <> pg_backend_pid()",
+                )
+                .bind(database)
+                .fetch_all(&mut admin)
+                .await
+                .expect("pg_stat_activity");
+                if killed.iter().any(|k| *k) {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    false
+}
+
+async fn a_killed_connection_is_resumed_without_double_masking(engine: Engine) {
+    const ROWS: u32 = 20_000;
+    let scene = Scene::build(engine, "127.0.0.1", ROWS, CHUNKED_RULES).await;
+    // Hold a row in the middle of the customers table: masking commits the
+    // chunks before it, then its UPDATE waits there until it is killed.
+    let mut holder = scene.db.connect().await;
+    holder.execute("BEGIN").await;
+    holder
+        .strings("SELECT CAST(id AS CHAR(10)) FROM customers WHERE id = 10000 FOR UPDATE")
+        .await;
+    let (first, killed) = tokio::join!(
+        scene.deliver(FINISHED, later()),
+        kill_a_masking_session(engine, &scene.db.name)
+    );
+    holder.execute("ROLLBACK").await;
+    assert!(killed, "no masking UPDATE was seen to kill");
+    let err = match first {
+        Err(err) => err,
+        Ok(summary) => panic!("masking finished although its connection was killed: {summary:?}"),
+    };
+    assert_eq!(err.error_type(), "HookFailedRetryable", "{err}");
+    assert_eq!(scene.moto.rule_state(&scene.rule).await, "DISABLED");
+
+    // Lambda's retry: the run resumes from its last committed chunk.
+    let retry = scene.deliver(FINISHED, later()).await.unwrap();
+    assert!(
+        matches!(retry.records[0].action, RecordAction::Completed { .. }),
+        "{retry:?}"
+    );
+    assert_masked_once(&scene, ROWS as usize).await;
+    assert_eq!(scene.moto.rule_state(&scene.rule).await, "ENABLED");
+    let published = scene.inbox.drain().await;
+    assert_eq!(
+        published.len(),
+        2,
+        "one alert for the failure, one success: {published:?}"
+    );
+}
+
+#[tokio::test]
+async fn mariadb_a_killed_connection_is_resumed_without_double_masking() {
+    a_killed_connection_is_resumed_without_double_masking(Engine::MariaDb).await;
+}
+
+#[tokio::test]
+async fn postgres_a_killed_connection_is_resumed_without_double_masking() {
+    a_killed_connection_is_resumed_without_double_masking(Engine::Postgres).await;
+}
+
+#[tokio::test]
+async fn the_local_cycle_runs_end_to_end() {
+    let database = format!("dmsr_cycle_{}", std::process::id());
+    let output = tokio::process::Command::new(venv_bin("python"))
+        .arg(repo_root().join("tools").join("local_cycle.py"))
+        .args(["--rows", "1000", "--database", &database, "--drop-database"])
+        .current_dir(repo_root())
+        .output()
+        .await
+        .expect("run tools/local_cycle.py");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the local cycle failed:\n{stdout}\n{stderr}"
+    );
+    for expected in [
+        "rule state now: DISABLED",
+        "rule state now: ENABLED",
+        "\"action\": \"completed\"",
+        "\"action\": \"duplicate\"",
+        "@example.invalid",
+        "OK: the refresh cycle ran locally.",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+}
