@@ -322,3 +322,88 @@ async fn the_local_cycle_runs_end_to_end() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_emulator_going_away_mid_start_fails_clearly_and_starts_once_after() {
+    use dms_refresh_core::aws::DmsClient;
+    use dms_refresh_core::starter::StarterError;
+
+    let moto = Moto::start().await;
+    let rule = unique("nightly");
+    moto.put_rule(&rule, true).await;
+    let arn = moto
+        .create_task(
+            &unique("refresh"),
+            aws_sdk_databasemigration::types::MigrationTypeValue::FullLoad,
+        )
+        .await;
+    moto.run_and_stop(&arn).await;
+    let (_, last_start) = moto.task_state(&arn).await;
+
+    // The starter reaches AWS through a proxy that goes down when the
+    // StartReplicationTask request is sent (the request never arrives).
+    let proxy = crate::harness::FlakyProxy::start(&moto.url).await;
+    proxy.cut_on("AmazonDMSv20160101.StartReplicationTask");
+    let sdk = proxy.sdk().await;
+    let dms = DmsClient::new(aws_sdk_databasemigration::Client::new(&sdk));
+    let rules = EventBridgeClient::new(aws_sdk_eventbridge::Client::new(&sdk));
+    let sns = SnsClient::new(aws_sdk_sns::Client::new(&sdk));
+    let inbox = Inbox::create(&moto).await;
+    let config = config_from(&function_env(
+        &[&arn],
+        &rule,
+        "schedule",
+        Some(&inbox.topic_arn),
+    ));
+    let ports = StarterPorts {
+        dms: &dms,
+        rules: &rules,
+        notifier: &sns,
+    };
+    let schedule = || Trigger::Schedule {
+        rule_arns: vec![],
+        time: None,
+    };
+
+    let err = start_refresh(&config, &ports, schedule())
+        .await
+        .unwrap_err();
+    assert!(proxy.is_down());
+    let StarterError::StartFailed { rule_note, .. } = &err else {
+        panic!("{err}")
+    };
+    assert!(
+        rule_note.contains("could NOT be re-enabled") && rule_note.contains("by hand"),
+        "{err}"
+    );
+    // Documented outcome: the rule stays disabled (it could not be given
+    // back), nothing was started, and the alert could not be sent either.
+    assert_eq!(moto.rule_state(&rule).await, "DISABLED");
+    assert_eq!(
+        moto.task_state(&arn).await,
+        ("stopped".to_owned(), last_start)
+    );
+    assert!(inbox.drain().await.is_empty());
+
+    // AWS is back. The disabled rule keeps scheduled runs away...
+    proxy.restore();
+    let summary = start_refresh(&config, &ports, schedule()).await.unwrap();
+    assert_eq!(summary.tasks[0].action, TaskAction::Skipped);
+    assert_eq!(moto.task_state(&arn).await.0, "stopped");
+    // ...until an operator starts the refresh, exactly once.
+    let operator = || Trigger::Operator {
+        dry_run: false,
+        start_type: None,
+    };
+    let started = start_refresh(&config, &ports, operator()).await.unwrap();
+    assert_eq!(started.tasks[0].action, TaskAction::Started);
+    let (status, new_start) = moto.task_state(&arn).await;
+    assert_eq!(status, "running");
+    let again = start_refresh(&config, &ports, operator()).await.unwrap();
+    assert_eq!(again.tasks[0].action, TaskAction::Skipped);
+    assert_eq!(
+        moto.task_state(&arn).await.1,
+        new_start,
+        "not started a second time"
+    );
+}

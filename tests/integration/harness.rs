@@ -455,3 +455,127 @@ where
         dms_refresh_core::events::parse_invocation(&payload).expect("a known payload shape");
     handle_invocation(config, &ports, invocation, &info).await
 }
+
+/// A TCP proxy in front of the emulator that can play an outage: once a
+/// request containing `cut_on` passes through, that request is dropped
+/// unanswered and every connection is refused until `restore`.
+pub struct FlakyProxy {
+    pub url: String,
+    cut_on: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    _accept: tokio::task::JoinHandle<()>,
+}
+
+impl FlakyProxy {
+    pub async fn start(upstream: &str) -> Self {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let cut_on = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+        let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (cut, is_down) = (cut_on.clone(), down.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if is_down.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let (cut, is_down, upstream) = (cut.clone(), is_down.clone(), upstream.clone());
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let (mut client_read, mut client_write) = client.split();
+                    let (mut server_read, mut server_write) = server.split();
+                    let to_server = async {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = match client_read.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            let marker = cut
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .clone();
+                            if is_down.load(Ordering::SeqCst)
+                                || marker.is_some_and(|m| {
+                                    String::from_utf8_lossy(&buf[..n]).contains(&m)
+                                })
+                            {
+                                is_down.store(true, Ordering::SeqCst);
+                                return;
+                            }
+                            if server_write.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    };
+                    let to_client = async {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = match server_read.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            if client_write.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    };
+                    // Whichever side ends first closes the connection.
+                    tokio::select! {
+                        () = to_server => {}
+                        () = to_client => {}
+                    }
+                });
+            }
+        });
+        Self {
+            url: format!("http://127.0.0.1:{port}"),
+            cut_on,
+            down,
+            _accept: accept,
+        }
+    }
+
+    /// Go down when a request containing `marker` comes through.
+    pub fn cut_on(&self, marker: &str) {
+        *self
+            .cut_on
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(marker.to_owned());
+    }
+
+    pub fn is_down(&self) -> bool {
+        self.down.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn restore(&self) {
+        *self
+            .cut_on
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// SDK configuration that reaches the emulator through this proxy.
+    pub async fn sdk(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.url)
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .operation_attempt_timeout(Duration::from_secs(5))
+                    .build(),
+            )
+            .load()
+            .await
+    }
+}
