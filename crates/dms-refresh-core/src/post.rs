@@ -198,7 +198,7 @@ where
 {
     let records = match invocation {
         Invocation::Continuation(c) => {
-            let outcome = continue_run(config, ports, &c, info).await?;
+            let outcome = ports.continue_run(config, &c, info).await?;
             return Ok(PostSummary {
                 records: vec![outcome],
             });
@@ -212,7 +212,7 @@ where
     for record in records {
         match record {
             Ok(event) => {
-                let action = handle_event(config, ports, &event, info).await?;
+                let action = ports.handle_event(config, &event, info).await?;
                 summary.records.push(RecordOutcome {
                     message_id: event.message_id.clone(),
                     task: Some(task_label(&event.task).to_owned()),
@@ -282,12 +282,8 @@ fn is_event_task(task: &TaskInfo, event_task: &TaskRef) -> bool {
     }
 }
 
-async fn handle_event<D, R, N, L, H, C>(
-    config: &Config,
-    ports: &PostPorts<'_, D, R, N, L, H, C>,
-    event: &DmsEvent,
-    info: &InvocationInfo,
-) -> Result<RecordAction, PostError>
+/// The steps of handling an invocation, on the ports they act through.
+impl<D, R, N, L, H, C> PostPorts<'_, D, R, N, L, H, C>
 where
     D: ReplicationTasks,
     R: ScheduleRule,
@@ -296,423 +292,405 @@ where
     H: PostRefreshHooks,
     C: Continuer,
 {
-    let label = task_label(&event.task);
-    if matches!(event.kind, EventKind::Started | EventKind::Other) {
-        info!(message_id = %event.message_id, task = label, kind = ?event.kind,
-              code = ?event.event_code, text = %event.message, "DMS event logged");
-        // Only events that end a run need the group described.
-        return Ok(RecordAction::Logged);
-    }
-    if let TaskRef::Arn(arn) = &event.task
-        && !config.task_arns.contains(arn)
-    {
-        info!(message_id = %event.message_id, task = label, "event for a task outside the refresh group; ignored");
-        return Ok(RecordAction::Ignored);
-    }
-    if event.kind == EventKind::Deleted {
-        return task_deleted(config, ports, event).await;
-    }
-    let tasks = describe_group(config, ports.dms).await?;
-    let Some(this) = tasks.iter().find(|t| is_event_task(t, &event.task)) else {
-        info!(message_id = %event.message_id, task = label, "event for a task outside the refresh group; ignored");
-        return Ok(RecordAction::Ignored);
-    };
-    info!(message_id = %event.message_id, task = %this.arn, kind = ?event.kind,
-          status = this.status.as_str(), stop_reason = ?this.stop_reason, text = %event.message,
-          "DMS event for the refresh group");
-
-    // Stopped or failed: what do the task and the whole group say now?
-    let this_state = task_run(this, event.stop_reason_hint.as_deref());
-    if this.status == crate::task::TaskStatus::Stopping {
-        // DMS announced the stop before its API shows it: try again shortly.
-        return Err(PostError::Port(PortError::new(
-            "DescribeReplicationTasks",
-            crate::ports::FailureKind::Transient,
-            format!(
-                "task {} is still stopping; the delivery is retried",
-                this.identifier
-            ),
-        )));
-    }
-    if let TaskRun::InProgress(status) = &this_state {
-        info!(task = %this.arn, %status, "the task is not stopped any more; stale event");
-        return Ok(RecordAction::Stale {
-            status: status.clone(),
-        });
-    }
-    let this_arn = this.arn.clone();
-    settle_group(config, ports, tasks, Some((&this_arn, event)), None, info).await
-}
-
-/// A deleted task: alert when it is (or may be) one of ours. The deleted
-/// task can no longer be described, so an identifier is matched against the
-/// group's tasks that still exist.
-async fn task_deleted<D, R, N, L, H, C>(
-    config: &Config,
-    ports: &PostPorts<'_, D, R, N, L, H, C>,
-    event: &DmsEvent,
-) -> Result<RecordAction, PostError>
-where
-    D: ReplicationTasks,
-    N: Notifier,
-{
-    let ours = match &event.task {
-        TaskRef::Arn(arn) => config.task_arns.contains(arn),
-        TaskRef::Identifier(id) => {
-            let mut missing = false;
-            let mut named = false;
-            for arn in &config.task_arns {
-                match ports.dms.describe_task(arn).await? {
-                    Some(task) => named |= task.identifier == *id,
-                    None => missing = true,
-                }
-            }
-            named || missing
+    async fn handle_event(
+        &self,
+        config: &Config,
+        event: &DmsEvent,
+        info: &InvocationInfo,
+    ) -> Result<RecordAction, PostError> {
+        let label = task_label(&event.task);
+        if matches!(event.kind, EventKind::Started | EventKind::Other) {
+            info!(message_id = %event.message_id, task = label, kind = ?event.kind,
+                  code = ?event.event_code, text = %event.message, "DMS event logged");
+            // Only events that end a run need the group described.
+            return Ok(RecordAction::Logged);
         }
-    };
-    if !ours {
-        return Ok(RecordAction::Ignored);
-    }
-    let alert = Alert {
-        subject: format!("dms-refresh: task {} deleted", task_label(&event.task)),
-        summary: "A task of the refresh group was deleted; the refresh cannot run until \
-                  DMS_TASK_ARNS is corrected."
-            .into(),
-        details: json!({ "task": task_label(&event.task), "event": event.message }),
-    };
-    publish_if_configured(ports.notifier, config, &alert).await;
-    Ok(RecordAction::TaskDeleted)
-}
-
-/// Evaluate the group and, when its run is over, carry it through.
-async fn settle_group<D, R, N, L, H, C>(
-    config: &Config,
-    ports: &PostPorts<'_, D, R, N, L, H, C>,
-    tasks: Vec<TaskInfo>,
-    event: Option<(&str, &DmsEvent)>,
-    continuation: Option<&Continuation>,
-    info: &InvocationInfo,
-) -> Result<RecordAction, PostError>
-where
-    D: ReplicationTasks,
-    R: ScheduleRule,
-    N: Notifier,
-    L: RunLedger,
-    H: PostRefreshHooks,
-    C: Continuer,
-{
-    let states = group_states(&tasks, |t| {
-        event
-            .filter(|(arn, _)| *arn == t.arn)
-            .and_then(|(_, e)| e.stop_reason_hint.as_deref())
-    });
-    let group = group_run(&states);
-    let failures = match &group {
-        GroupRun::Waiting(waiting) => {
-            info!(waiting = ?waiting, "other tasks of the group are still running; waiting for their events");
-            return Ok(RecordAction::Waiting {
-                tasks: waiting.clone(),
-            });
+        if let TaskRef::Arn(arn) = &event.task
+            && !config.task_arns.contains(arn)
+        {
+            info!(message_id = %event.message_id, task = label, "event for a task outside the refresh group; ignored");
+            return Ok(RecordAction::Ignored);
         }
-        GroupRun::Finished => Vec::new(),
-        GroupRun::Failed(failures) => failures.clone(),
-    };
-
-    if let Some(task) = tasks.iter().find(|t| t.start_date_epoch.is_none()) {
-        // Without a start date the run has no stable identity, and the
-        // ledger could not tell this run from the next: refuse to mask.
-        let alert = Alert {
-            subject: format!(
-                "dms-refresh: cannot identify the run of {}",
-                task.identifier
-            ),
-            summary: "DMS reports no start date for a task of the group; nothing was masked. \
-                      The schedule rule stays disabled."
-                .into(),
-            details: json!({ "task": task.arn, "status": task.status.as_str() }),
+        if event.kind == EventKind::Deleted {
+            return self.task_deleted(config, event).await;
+        }
+        let tasks = describe_group(config, self.dms).await?;
+        let Some(this) = tasks.iter().find(|t| is_event_task(t, &event.task)) else {
+            info!(message_id = %event.message_id, task = label, "event for a task outside the refresh group; ignored");
+            return Ok(RecordAction::Ignored);
         };
-        publish_if_configured(ports.notifier, config, &alert).await;
-        return Err(PostError::Hooks {
-            run_id: format!("{}@unknown", task.identifier),
-            error: HookError {
-                permanent: true,
-                message: format!("DMS reports no start date for task {}", task.arn),
-            },
-        });
-    }
-    let run = RunContext {
-        run_id: run_id(&tasks),
-        tasks,
-        load_complete: continuation
-            .and_then(|c| c.load_complete)
-            .unwrap_or(failures.is_empty()),
-        deadline: info.hooks_deadline,
-        invocation: continuation.map_or(1, |c| c.invocation),
-    };
-    match ports
-        .ledger
-        .begin(&run, &info.owner, info.lease_until)
-        .await
-    {
-        Ok(Begin::AlreadyDone) => {
-            info!(run_id = %run.run_id, "run already handled; duplicate delivery ignored");
-            return Ok(RecordAction::Duplicate { run_id: run.run_id });
+        info!(message_id = %event.message_id, task = %this.arn, kind = ?event.kind,
+              status = this.status.as_str(), stop_reason = ?this.stop_reason, text = %event.message,
+              "DMS event for the refresh group");
+
+        // Stopped or failed: what do the task and the whole group say now?
+        let this_state = task_run(this, event.stop_reason_hint.as_deref());
+        if this.status == crate::task::TaskStatus::Stopping {
+            // DMS announced the stop before its API shows it: try again shortly.
+            return Err(PostError::Port(PortError::new(
+                "DescribeReplicationTasks",
+                crate::ports::FailureKind::Transient,
+                format!(
+                    "task {} is still stopping; the delivery is retried",
+                    this.identifier
+                ),
+            )));
         }
-        Ok(Begin::HeldByOther { owner }) => {
-            info!(run_id = %run.run_id, %owner, "another invocation is handling this run");
-            return Ok(RecordAction::InProgressElsewhere {
-                run_id: run.run_id,
-                owner,
+        if let TaskRun::InProgress(status) = &this_state {
+            info!(task = %this.arn, %status, "the task is not stopped any more; stale event");
+            return Ok(RecordAction::Stale {
+                status: status.clone(),
             });
         }
-        Ok(begin) => {
-            info!(run_id = %run.run_id, ?begin, load_complete = run.load_complete, "run claimed")
-        }
-        Err(error) => {
-            alert_hooks_failed(config, ports.notifier, &run, &error, "recording the run").await;
-            return Err(PostError::Ledger {
-                run_id: run.run_id,
-                error,
-            });
-        }
+        let this_arn = this.arn.clone();
+        self.settle_group(config, tasks, Some((&this_arn, event)), None, info)
+            .await
     }
 
-    // Hooks first (a failed or partial load of production data is masked too).
-    let started = Instant::now();
-    let report = if run.load_complete || ports.hooks.is_configured() {
-        match ports.hooks.run(&run).await {
-            Ok(report) => Some(report),
-            Err(error) => {
-                error!(run_id = %run.run_id, permanent = error.permanent, error = %error, "post-refresh hooks failed; the rule stays disabled");
-                let outcome = LedgerOutcome::Failed {
-                    error: error.message.clone(),
-                };
-                if let Err(e) = ports.ledger.finish(&run, &info.owner, &outcome).await {
-                    warn!(run_id = %run.run_id, error = %e, "could not record the failure in the ledger");
+    /// A deleted task: alert when it is (or may be) one of ours. The deleted
+    /// task can no longer be described, so an identifier is matched against the
+    /// group's tasks that still exist.
+    async fn task_deleted(
+        &self,
+        config: &Config,
+        event: &DmsEvent,
+    ) -> Result<RecordAction, PostError> {
+        let ours = match &event.task {
+            TaskRef::Arn(arn) => config.task_arns.contains(arn),
+            TaskRef::Identifier(id) => {
+                let mut missing = false;
+                let mut named = false;
+                for arn in &config.task_arns {
+                    match self.dms.describe_task(arn).await? {
+                        Some(task) => named |= task.identifier == *id,
+                        None => missing = true,
+                    }
                 }
-                alert_hooks_failed(config, ports.notifier, &run, &error, "running the hooks").await;
-                return Err(PostError::Hooks {
+                named || missing
+            }
+        };
+        if !ours {
+            return Ok(RecordAction::Ignored);
+        }
+        let alert = Alert {
+            subject: format!("dms-refresh: task {} deleted", task_label(&event.task)),
+            summary: "A task of the refresh group was deleted; the refresh cannot run until \
+                      DMS_TASK_ARNS is corrected."
+                .into(),
+            details: json!({ "task": task_label(&event.task), "event": event.message }),
+        };
+        publish_if_configured(self.notifier, config, &alert).await;
+        Ok(RecordAction::TaskDeleted)
+    }
+
+    /// Evaluate the group and, when its run is over, carry it through.
+    async fn settle_group(
+        &self,
+        config: &Config,
+        tasks: Vec<TaskInfo>,
+        event: Option<(&str, &DmsEvent)>,
+        continuation: Option<&Continuation>,
+        info: &InvocationInfo,
+    ) -> Result<RecordAction, PostError> {
+        let states = group_states(&tasks, |t| {
+            event
+                .filter(|(arn, _)| *arn == t.arn)
+                .and_then(|(_, e)| e.stop_reason_hint.as_deref())
+        });
+        let group = group_run(&states);
+        let failures = match &group {
+            GroupRun::Waiting(waiting) => {
+                info!(waiting = ?waiting, "other tasks of the group are still running; waiting for their events");
+                return Ok(RecordAction::Waiting {
+                    tasks: waiting.clone(),
+                });
+            }
+            GroupRun::Finished => Vec::new(),
+            GroupRun::Failed(failures) => failures.clone(),
+        };
+
+        if let Some(task) = tasks.iter().find(|t| t.start_date_epoch.is_none()) {
+            // Without a start date the run has no stable identity, and the
+            // ledger could not tell this run from the next: refuse to mask.
+            let alert = Alert {
+                subject: format!(
+                    "dms-refresh: cannot identify the run of {}",
+                    task.identifier
+                ),
+                summary: "DMS reports no start date for a task of the group; nothing was masked. \
+                          The schedule rule stays disabled."
+                    .into(),
+                details: json!({ "task": task.arn, "status": task.status.as_str() }),
+            };
+            publish_if_configured(self.notifier, config, &alert).await;
+            return Err(PostError::Hooks {
+                run_id: format!("{}@unknown", task.identifier),
+                error: HookError {
+                    permanent: true,
+                    message: format!("DMS reports no start date for task {}", task.arn),
+                },
+            });
+        }
+        let run = RunContext {
+            run_id: run_id(&tasks),
+            tasks,
+            load_complete: continuation
+                .and_then(|c| c.load_complete)
+                .unwrap_or(failures.is_empty()),
+            deadline: info.hooks_deadline,
+            invocation: continuation.map_or(1, |c| c.invocation),
+        };
+        match self.ledger.begin(&run, &info.owner, info.lease_until).await {
+            Ok(Begin::AlreadyDone) => {
+                info!(run_id = %run.run_id, "run already handled; duplicate delivery ignored");
+                return Ok(RecordAction::Duplicate { run_id: run.run_id });
+            }
+            Ok(Begin::HeldByOther { owner }) => {
+                info!(run_id = %run.run_id, %owner, "another invocation is handling this run");
+                return Ok(RecordAction::InProgressElsewhere {
+                    run_id: run.run_id,
+                    owner,
+                });
+            }
+            Ok(begin) => {
+                info!(run_id = %run.run_id, ?begin, load_complete = run.load_complete, "run claimed")
+            }
+            Err(error) => {
+                alert_hooks_failed(config, self.notifier, &run, &error, "recording the run").await;
+                return Err(PostError::Ledger {
                     run_id: run.run_id,
                     error,
                 });
             }
         }
-    } else {
-        None
-    };
 
-    if let Some(HookReport::Incomplete { details }) = &report {
-        return hand_over(config, ports, &run, info, details).await;
-    }
-    let (rows_affected, hook_details) = match report {
-        Some(HookReport::Complete {
-            rows_affected,
-            details,
-        }) => (rows_affected, details),
-        _ => (None, Value::Null),
-    };
-
-    // Then the schedule: back on after a good run; after a failed load only
-    // when configured so. A failure here leaves the run resumable.
-    let reenable = run.load_complete || config.reenable_rule_on_failure;
-    let rule_note = match (config.manages_rule(), reenable) {
-        (Some(rule), true) => {
-            if let Err(err) = ports.rules.set_rule_state(rule, RuleState::Enabled).await {
-                // The hooks are done (and resumable as no-ops): record the
-                // failure, alert, and let the retry converge.
-                let error = HookError {
-                    permanent: !err.is_retryable(),
-                    message: format!("re-enabling the schedule rule {rule} failed: {err}"),
-                };
-                let outcome = LedgerOutcome::Failed {
-                    error: error.message.clone(),
-                };
-                if let Err(e) = ports.ledger.finish(&run, &info.owner, &outcome).await {
-                    warn!(run_id = %run.run_id, error = %e, "could not record the failure in the ledger");
+        // Hooks first (a failed or partial load of production data is masked too).
+        let started = Instant::now();
+        let report = if run.load_complete || self.hooks.is_configured() {
+            match self.hooks.run(&run).await {
+                Ok(report) => Some(report),
+                Err(error) => {
+                    error!(run_id = %run.run_id, permanent = error.permanent, error = %error, "post-refresh hooks failed; the rule stays disabled");
+                    let outcome = LedgerOutcome::Failed {
+                        error: error.message.clone(),
+                    };
+                    if let Err(e) = self.ledger.finish(&run, &info.owner, &outcome).await {
+                        warn!(run_id = %run.run_id, error = %e, "could not record the failure in the ledger");
+                    }
+                    alert_hooks_failed(config, self.notifier, &run, &error, "running the hooks")
+                        .await;
+                    return Err(PostError::Hooks {
+                        run_id: run.run_id,
+                        error,
+                    });
                 }
-                alert_hooks_failed(
-                    config,
-                    ports.notifier,
-                    &run,
-                    &error,
-                    "re-enabling the schedule rule",
-                )
-                .await;
-                return Err(PostError::Port(err));
             }
-            info!(rule, run_id = %run.run_id, "schedule rule re-enabled");
-            "re-enabled"
-        }
-        (Some(_), false) => "left disabled",
-        (None, _) => "not managed (one-time mode)",
-    };
-
-    let done = LedgerOutcome::Done { rows_affected };
-    if let Err(error) = ports.ledger.finish(&run, &info.owner, &done).await {
-        return Err(PostError::Ledger {
-            run_id: run.run_id,
-            error,
-        });
-    }
-
-    let body = json!({
-        "run_id": run.run_id,
-        "tasks": run.tasks.iter().map(|t| json!({
-            "task": t.arn, "status": t.status.as_str(), "stop_reason": t.stop_reason,
-        })).collect::<Vec<_>>(),
-        "outcome": if run.load_complete { "succeeded" } else { "load-failed" },
-        "hooks_seconds": started.elapsed().as_secs_f64(),
-        "invocations": run.invocation,
-        "rows_affected": rows_affected,
-        "hooks": hook_details,
-        "rule": rule_note,
-    });
-    if run.load_complete {
-        let alert = Alert {
-            subject: format!("dms-refresh: run {} succeeded", run.run_id),
-            summary: format!(
-                "The refresh finished{}. Rule {rule_note}.",
-                if ports.hooks.is_configured() {
-                    " and the post-refresh hooks ran"
-                } else {
-                    "; no post-refresh hooks are configured"
-                }
-            ),
-            details: body,
-        };
-        publish_if_configured(ports.notifier, config, &alert).await;
-        Ok(RecordAction::Completed {
-            run_id: run.run_id,
-            rows_affected,
-        })
-    } else {
-        let masked = if ports.hooks.is_configured() {
-            "The hooks ran on what was loaded."
         } else {
-            "No hooks are configured."
+            None
         };
-        let alert = Alert {
-            subject: format!("dms-refresh: load FAILED for run {}", run.run_id),
-            summary: format!(
-                "The DMS load did not finish: {}. {masked} Rule {rule_note}.",
-                failures
-                    .iter()
-                    .map(|(task, reason)| format!("{task}: {reason}"))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
-            details: body,
+
+        if let Some(HookReport::Incomplete { details }) = &report {
+            return self.hand_over(config, &run, info, details).await;
+        }
+        let (rows_affected, hook_details) = match report {
+            Some(HookReport::Complete {
+                rows_affected,
+                details,
+            }) => (rows_affected, details),
+            _ => (None, Value::Null),
         };
-        publish_if_configured(ports.notifier, config, &alert).await;
-        Ok(RecordAction::LoadFailureHandled {
-            run_id: run.run_id,
-            rule: rule_note,
+
+        // Then the schedule: back on after a good run; after a failed load only
+        // when configured so. A failure here leaves the run resumable.
+        let reenable = run.load_complete || config.reenable_rule_on_failure;
+        let rule_note = match (config.manages_rule(), reenable) {
+            (Some(rule), true) => {
+                if let Err(err) = self.rules.set_rule_state(rule, RuleState::Enabled).await {
+                    // The hooks are done (and resumable as no-ops): record the
+                    // failure, alert, and let the retry converge.
+                    let error = HookError {
+                        permanent: !err.is_retryable(),
+                        message: format!("re-enabling the schedule rule {rule} failed: {err}"),
+                    };
+                    let outcome = LedgerOutcome::Failed {
+                        error: error.message.clone(),
+                    };
+                    if let Err(e) = self.ledger.finish(&run, &info.owner, &outcome).await {
+                        warn!(run_id = %run.run_id, error = %e, "could not record the failure in the ledger");
+                    }
+                    alert_hooks_failed(
+                        config,
+                        self.notifier,
+                        &run,
+                        &error,
+                        "re-enabling the schedule rule",
+                    )
+                    .await;
+                    return Err(PostError::Port(err));
+                }
+                info!(rule, run_id = %run.run_id, "schedule rule re-enabled");
+                "re-enabled"
+            }
+            (Some(_), false) => "left disabled",
+            (None, _) => "not managed (one-time mode)",
+        };
+
+        let done = LedgerOutcome::Done { rows_affected };
+        if let Err(error) = self.ledger.finish(&run, &info.owner, &done).await {
+            return Err(PostError::Ledger {
+                run_id: run.run_id,
+                error,
+            });
+        }
+
+        let body = json!({
+            "run_id": run.run_id,
+            "tasks": run.tasks.iter().map(|t| json!({
+                "task": t.arn, "status": t.status.as_str(), "stop_reason": t.stop_reason,
+            })).collect::<Vec<_>>(),
+            "outcome": if run.load_complete { "succeeded" } else { "load-failed" },
+            "hooks_seconds": started.elapsed().as_secs_f64(),
+            "invocations": run.invocation,
+            "rows_affected": rows_affected,
+            "hooks": hook_details,
+            "rule": rule_note,
+        });
+        if run.load_complete {
+            let alert = Alert {
+                subject: format!("dms-refresh: run {} succeeded", run.run_id),
+                summary: format!(
+                    "The refresh finished{}. Rule {rule_note}.",
+                    if self.hooks.is_configured() {
+                        " and the post-refresh hooks ran"
+                    } else {
+                        "; no post-refresh hooks are configured"
+                    }
+                ),
+                details: body,
+            };
+            publish_if_configured(self.notifier, config, &alert).await;
+            Ok(RecordAction::Completed {
+                run_id: run.run_id,
+                rows_affected,
+            })
+        } else {
+            let masked = if self.hooks.is_configured() {
+                "The hooks ran on what was loaded."
+            } else {
+                "No hooks are configured."
+            };
+            let alert = Alert {
+                subject: format!("dms-refresh: load FAILED for run {}", run.run_id),
+                summary: format!(
+                    "The DMS load did not finish: {}. {masked} Rule {rule_note}.",
+                    failures
+                        .iter()
+                        .map(|(task, reason)| format!("{task}: {reason}"))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                details: body,
+            };
+            publish_if_configured(self.notifier, config, &alert).await;
+            Ok(RecordAction::LoadFailureHandled {
+                run_id: run.run_id,
+                rule: rule_note,
+            })
+        }
+    }
+
+    async fn hand_over(
+        &self,
+        config: &Config,
+        run: &RunContext,
+        info: &InvocationInfo,
+        details: &Value,
+    ) -> Result<RecordAction, PostError> {
+        let next = Continuation {
+            run_id: run.run_id.clone(),
+            invocation: run.invocation + 1,
+            load_complete: Some(run.load_complete),
+        };
+        info!(run_id = %run.run_id, next = next.invocation, progress = %details, "deadline reached; handing over to a new invocation");
+        if let Err(error) = self
+            .ledger
+            .finish(run, &info.owner, &LedgerOutcome::Paused)
+            .await
+        {
+            return Err(PostError::Ledger {
+                run_id: run.run_id.clone(),
+                error,
+            });
+        }
+        if let Err(e) = self.continuer.continue_run(&next).await {
+            let error = HookError {
+                permanent: !e.is_retryable(),
+                message: e.to_string(),
+            };
+            alert_hooks_failed(
+                config,
+                self.notifier,
+                run,
+                &error,
+                "handing the run to a new invocation",
+            )
+            .await;
+            return Err(PostError::Continuation {
+                run_id: run.run_id.clone(),
+                message: e.to_string(),
+            });
+        }
+        Ok(RecordAction::Continued {
+            run_id: run.run_id.clone(),
+            invocation: next.invocation,
         })
     }
-}
 
-async fn hand_over<D, R, N, L, H, C>(
-    config: &Config,
-    ports: &PostPorts<'_, D, R, N, L, H, C>,
-    run: &RunContext,
-    info: &InvocationInfo,
-    details: &Value,
-) -> Result<RecordAction, PostError>
-where
-    N: Notifier,
-    L: RunLedger,
-    C: Continuer,
-{
-    let next = Continuation {
-        run_id: run.run_id.clone(),
-        invocation: run.invocation + 1,
-        load_complete: Some(run.load_complete),
-    };
-    info!(run_id = %run.run_id, next = next.invocation, progress = %details, "deadline reached; handing over to a new invocation");
-    if let Err(error) = ports
-        .ledger
-        .finish(run, &info.owner, &LedgerOutcome::Paused)
-        .await
-    {
-        return Err(PostError::Ledger {
-            run_id: run.run_id.clone(),
-            error,
-        });
-    }
-    if let Err(e) = ports.continuer.continue_run(&next).await {
-        let error = HookError {
-            permanent: !e.is_retryable(),
-            message: e.to_string(),
+    async fn continue_run(
+        &self,
+        config: &Config,
+        continuation: &Continuation,
+        info: &InvocationInfo,
+    ) -> Result<RecordOutcome, PostError> {
+        let outcome = |action| RecordOutcome {
+            message_id: format!("continuation {}", continuation.invocation),
+            task: None,
+            event: None,
+            action,
         };
-        alert_hooks_failed(
-            config,
-            ports.notifier,
-            run,
-            &error,
-            "handing the run to a new invocation",
-        )
-        .await;
-        return Err(PostError::Continuation {
-            run_id: run.run_id.clone(),
-            message: e.to_string(),
-        });
+        if continuation.invocation > MAX_INVOCATIONS {
+            let error = HookError {
+                permanent: true,
+                message: format!(
+                    "run {} used {MAX_INVOCATIONS} invocations without finishing; raise the \
+                     chunk size or the function timeout",
+                    continuation.run_id
+                ),
+            };
+            let alert = Alert {
+                subject: format!("dms-refresh: run {} is stuck", continuation.run_id),
+                summary: format!("{} The schedule rule stays disabled.", error.message),
+                details: json!({ "run_id": continuation.run_id, "invocations": continuation.invocation }),
+            };
+            publish_if_configured(self.notifier, config, &alert).await;
+            return Err(PostError::Hooks {
+                run_id: continuation.run_id.clone(),
+                error,
+            });
+        }
+        let tasks = describe_group(config, self.dms).await?;
+        let current = run_id(&tasks);
+        if current != continuation.run_id {
+            warn!(expected = %continuation.run_id, %current, "the group has started another run since; continuation dropped");
+            return Ok(outcome(RecordAction::Stale {
+                status: format!("the current run is {current}"),
+            }));
+        }
+        let action = self
+            .settle_group(config, tasks, None, Some(continuation), info)
+            .await?;
+        Ok(outcome(action))
     }
-    Ok(RecordAction::Continued {
-        run_id: run.run_id.clone(),
-        invocation: next.invocation,
-    })
-}
-
-async fn continue_run<D, R, N, L, H, C>(
-    config: &Config,
-    ports: &PostPorts<'_, D, R, N, L, H, C>,
-    continuation: &Continuation,
-    info: &InvocationInfo,
-) -> Result<RecordOutcome, PostError>
-where
-    D: ReplicationTasks,
-    R: ScheduleRule,
-    N: Notifier,
-    L: RunLedger,
-    H: PostRefreshHooks,
-    C: Continuer,
-{
-    let outcome = |action| RecordOutcome {
-        message_id: format!("continuation {}", continuation.invocation),
-        task: None,
-        event: None,
-        action,
-    };
-    if continuation.invocation > MAX_INVOCATIONS {
-        let error = HookError {
-            permanent: true,
-            message: format!(
-                "run {} used {MAX_INVOCATIONS} invocations without finishing; raise the \
-                 chunk size or the function timeout",
-                continuation.run_id
-            ),
-        };
-        let alert = Alert {
-            subject: format!("dms-refresh: run {} is stuck", continuation.run_id),
-            summary: format!("{} The schedule rule stays disabled.", error.message),
-            details: json!({ "run_id": continuation.run_id, "invocations": continuation.invocation }),
-        };
-        publish_if_configured(ports.notifier, config, &alert).await;
-        return Err(PostError::Hooks {
-            run_id: continuation.run_id.clone(),
-            error,
-        });
-    }
-    let tasks = describe_group(config, ports.dms).await?;
-    let current = run_id(&tasks);
-    if current != continuation.run_id {
-        warn!(expected = %continuation.run_id, %current, "the group has started another run since; continuation dropped");
-        return Ok(outcome(RecordAction::Stale {
-            status: format!("the current run is {current}"),
-        }));
-    }
-    let action = settle_group(config, ports, tasks, None, Some(continuation), info).await?;
-    Ok(outcome(action))
 }
 
 async fn alert_hooks_failed<N: Notifier>(
