@@ -21,9 +21,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fmt::Debug;
-use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use dms_refresh_core::config::VALID_COMBINATIONS;
 use dms_refresh_core::config::{Config, RefreshIndicator, RefreshType, ScheduleMode, vars};
@@ -34,7 +31,7 @@ use dms_refresh_core::events::{
 use dms_refresh_core::starter::{Trigger, parse_trigger};
 use dms_refresh_core::task::StartType;
 use proptest::prelude::*;
-use proptest::test_runner::{Config as ProptestConfig, RngSeed, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 use serde_json::{Map, Value, json};
 
 /// Cases per property when `PROPTEST_CASES` is not set.
@@ -43,52 +40,13 @@ const DEFAULT_CASES: u32 = 2000;
 // ---------------------------------------------------------------------------
 // runner
 
-/// `ProptestConfig::default()` already reads the `PROPTEST_*` variables; only
-/// the case count is lowered to the CI default, and only when the variable is
-/// absent. The seed is fixed (and printed) so a failure can be replayed.
-fn config() -> ProptestConfig {
-    let mut config = ProptestConfig::default();
-    if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = DEFAULT_CASES;
-    }
-    if config.rng_seed == RngSeed::Random {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let seed = (now as u64) ^ (u64::from(std::process::id()) << 32);
-        config.rng_seed = RngSeed::Fixed(seed);
-    }
-    // No regression files: the failure message carries the minimal input.
-    config.failure_persistence = None;
-    config
-}
-
-/// Run one property and report the number of inputs it tried.
+/// Run one property with the shared bounded, reporting runner.
 fn check<S>(name: &str, strategy: S, test: impl Fn(S::Value) -> Result<(), TestCaseError>)
 where
     S: Strategy,
     S::Value: Debug,
 {
-    let config = config();
-    let (cases, seed) = (config.cases, config.rng_seed);
-    let tried = AtomicU64::new(0);
-    let started = Instant::now();
-    let mut runner = TestRunner::new(config);
-    let result = runner.run(&strategy, |input| {
-        tried.fetch_add(1, Ordering::Relaxed);
-        test(input)
-    });
-    // Written to the process's stderr rather than through `eprintln!`, which
-    // the test harness captures: the counts belong in the CI log.
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "fuzz_events::{name}: {} inputs tried ({cases} cases, seed {seed}) in {:.2?}",
-        tried.load(Ordering::Relaxed),
-        started.elapsed()
-    );
-    if let Err(e) = result {
-        panic!("property {name} failed (PROPTEST_RNG_SEED={seed}): {e}");
-    }
+    fuzz_support::check("fuzz_events", DEFAULT_CASES, name, strategy, test);
 }
 
 // ---------------------------------------------------------------------------

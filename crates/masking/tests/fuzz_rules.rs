@@ -20,15 +20,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fmt::Debug;
-use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use masking::rules::{is_reserved_domain, is_valid_identifier, is_valid_table_name};
 use masking::{HookKind, MaskError, Rules, Strategy as Masking};
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::{Config as ProptestConfig, RngSeed, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 
 /// Cases per property when `PROPTEST_CASES` is not set.
 const DEFAULT_CASES: u32 = 1000;
@@ -38,52 +35,13 @@ const EXAMPLE: &str = include_str!("../../../examples/masking-rules.toml");
 // ---------------------------------------------------------------------------
 // runner
 
-/// `ProptestConfig::default()` already reads the `PROPTEST_*` variables; only
-/// the case count is lowered to the CI default, and only when the variable is
-/// absent. The seed is fixed (and printed) so a failure can be replayed.
-fn config() -> ProptestConfig {
-    let mut config = ProptestConfig::default();
-    if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = DEFAULT_CASES;
-    }
-    if config.rng_seed == RngSeed::Random {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let seed = (now as u64) ^ (u64::from(std::process::id()) << 32);
-        config.rng_seed = RngSeed::Fixed(seed);
-    }
-    // No regression files: the failure message carries the minimal input.
-    config.failure_persistence = None;
-    config
-}
-
-/// Run one property and report the number of inputs it tried.
+/// Run one property with the shared bounded, reporting runner.
 fn check<S>(name: &str, strategy: S, test: impl Fn(S::Value) -> Result<(), TestCaseError>)
 where
     S: Strategy,
     S::Value: Debug,
 {
-    let config = config();
-    let (cases, seed) = (config.cases, config.rng_seed);
-    let tried = AtomicU64::new(0);
-    let started = Instant::now();
-    let mut runner = TestRunner::new(config);
-    let result = runner.run(&strategy, |input| {
-        tried.fetch_add(1, Ordering::Relaxed);
-        test(input)
-    });
-    // Written to the process's stderr rather than through `eprintln!`, which
-    // the test harness captures: the counts belong in the CI log.
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "fuzz_rules::{name}: {} inputs tried ({cases} cases, seed {seed}) in {:.2?}",
-        tried.load(Ordering::Relaxed),
-        started.elapsed()
-    );
-    if let Err(e) = result {
-        panic!("property {name} failed (PROPTEST_RNG_SEED={seed}): {e}");
-    }
+    fuzz_support::check("fuzz_rules", DEFAULT_CASES, name, strategy, test);
 }
 
 // ---------------------------------------------------------------------------
