@@ -471,13 +471,7 @@ where
                 Ok(report) => Some(report),
                 Err(error) => {
                     error!(run_id = %run.run_id, permanent = error.permanent, error = %error, "post-refresh hooks failed; the rule stays disabled");
-                    let outcome = LedgerOutcome::Failed {
-                        error: error.message.clone(),
-                    };
-                    if let Err(e) = self.ledger.finish(&run, &info.owner, &outcome).await {
-                        warn!(run_id = %run.run_id, error = %e, "could not record the failure in the ledger");
-                    }
-                    alert_hooks_failed(config, self.notifier, &run, &error, "running the hooks")
+                    self.fail_run(config, &run, info, &error, "running the hooks")
                         .await;
                     return Err(PostError::Hooks {
                         run_id: run.run_id,
@@ -512,20 +506,8 @@ where
                         permanent: !err.is_retryable(),
                         message: format!("re-enabling the schedule rule {rule} failed: {err}"),
                     };
-                    let outcome = LedgerOutcome::Failed {
-                        error: error.message.clone(),
-                    };
-                    if let Err(e) = self.ledger.finish(&run, &info.owner, &outcome).await {
-                        warn!(run_id = %run.run_id, error = %e, "could not record the failure in the ledger");
-                    }
-                    alert_hooks_failed(
-                        config,
-                        self.notifier,
-                        &run,
-                        &error,
-                        "re-enabling the schedule rule",
-                    )
-                    .await;
+                    self.fail_run(config, &run, info, &error, "re-enabling the schedule rule")
+                        .await;
                     return Err(PostError::Port(err));
                 }
                 info!(rule, run_id = %run.run_id, "schedule rule re-enabled");
@@ -597,6 +579,25 @@ where
                 rule: rule_note,
             })
         }
+    }
+
+    /// Record a failed run (resumable by a later delivery) and alert; the
+    /// schedule rule is left as it is, disabled.
+    async fn fail_run(
+        &self,
+        config: &Config,
+        run: &RunContext,
+        info: &InvocationInfo,
+        error: &HookError,
+        doing: &str,
+    ) {
+        let outcome = LedgerOutcome::Failed {
+            error: error.message.clone(),
+        };
+        if let Err(e) = self.ledger.finish(run, &info.owner, &outcome).await {
+            warn!(run_id = %run.run_id, error = %e, "could not record the failure in the ledger");
+        }
+        alert_hooks_failed(config, self.notifier, run, error, doing).await;
     }
 
     async fn hand_over(
