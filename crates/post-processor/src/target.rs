@@ -178,6 +178,16 @@ impl<E: Endpoints, S: Secrets> PostRefreshHooks for TargetHooks<E, S> {
     }
 }
 
+/// The cached connection and the run (and invocation) it was last checked for.
+#[derive(Debug)]
+struct Connection {
+    creds: DbCredentials,
+    target: Target,
+    /// The run id and hooks deadline of the invocation whose guard passed:
+    /// `begin`, `run` and `finish` of that invocation reuse the check.
+    checked_for: (String, std::time::Instant),
+}
+
 /// Masking and the run ledger on the DMS task's target database.
 #[derive(Debug)]
 pub struct DatabaseHooks<E, S> {
@@ -189,7 +199,7 @@ pub struct DatabaseHooks<E, S> {
     secrets: S,
     /// Kept across warm invocations for the same credentials; dropped after
     /// any error.
-    connection: Mutex<Option<(DbCredentials, Target)>>,
+    connection: Mutex<Option<Connection>>,
 }
 
 fn hook_error(err: &MaskError) -> HookError {
@@ -242,6 +252,13 @@ impl<E: Endpoints, S: Secrets> DatabaseHooks<E, S> {
     /// Check the guard for this run, then hand out the (cached) connection
     /// and the run's id in the target's ledger.
     async fn target(&self, run: &RunContext) -> Result<(Target, String), HookError> {
+        let mut cached = self.connection.lock().await;
+        let this_invocation = (run.run_id.clone(), run.deadline);
+        if let Some(c) = cached.as_ref()
+            && c.checked_for == this_invocation
+        {
+            return Ok((c.target.clone(), ledger_id(&c.creds, &run.run_id)));
+        }
         let secret = self
             .secrets
             .secret_string(&self.db_secret_arn)
@@ -250,19 +267,23 @@ impl<E: Endpoints, S: Secrets> DatabaseHooks<E, S> {
         let creds = DbCredentials::from_secret_json(&secret).map_err(|e| hook_error(&e))?;
         self.guard(run, &creds).await?;
 
-        let mut cached = self.connection.lock().await;
-        // Reused only for identical credentials: a rotated secret reconnects.
         let id = ledger_id(&creds, &run.run_id);
-        if let Some((known, target)) = cached.as_ref()
-            && *known == creds
-        {
-            return Ok((target.clone(), id));
-        }
-        let target = Target::connect(&creds, self.tls.clone())
-            .await
-            .map_err(|e| hook_error(&e))?;
-        info!(host = %creds.host, port = creds.port, dbname = ?creds.dbname, "connected to the target database");
-        *cached = Some((creds, target.clone()));
+        // Reused only for identical credentials: a rotated secret reconnects.
+        let target = match cached.take() {
+            Some(c) if c.creds == creds => c.target,
+            _ => {
+                let target = Target::connect(&creds, self.tls.clone())
+                    .await
+                    .map_err(|e| hook_error(&e))?;
+                info!(host = %creds.host, port = creds.port, dbname = ?creds.dbname, "connected to the target database");
+                target
+            }
+        };
+        *cached = Some(Connection {
+            creds,
+            target: target.clone(),
+            checked_for: this_invocation,
+        });
         Ok((target, id))
     }
 
