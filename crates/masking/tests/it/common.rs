@@ -266,51 +266,10 @@ impl TestDb {
 
     /// Rows of a query whose columns are all cast to text by the caller.
     pub async fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        let query = AssertSqlSafe(sql.to_string());
         match &self.pool {
-            Pool::My(p) => {
-                let rows = sqlx::query(AssertSqlSafe(sql.to_string()))
-                    .fetch_all(p)
-                    .await
-                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
-                rows.iter()
-                    .map(|r| {
-                        (0..r.len())
-                            .map(|i| {
-                                r.try_get::<Option<String>, _>(i)
-                                    .or_else(|_| {
-                                        r.try_get::<Option<Vec<u8>>, _>(i)
-                                            .map(|o| o.map(|b| String::from_utf8(b).unwrap()))
-                                    })
-                                    .or_else(|_| {
-                                        r.try_get::<Option<i64>, _>(i)
-                                            .map(|o| o.map(|v| v.to_string()))
-                                    })
-                                    .unwrap_or_else(|e| panic!("{sql}: column {i}: {e}"))
-                            })
-                            .collect()
-                    })
-                    .collect()
-            }
-            Pool::Pg(p) => {
-                let rows = sqlx::query(AssertSqlSafe(sql.to_string()))
-                    .fetch_all(p)
-                    .await
-                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
-                rows.iter()
-                    .map(|r| {
-                        (0..r.len())
-                            .map(|i| {
-                                r.try_get::<Option<String>, _>(i)
-                                    .or_else(|_| {
-                                        r.try_get::<Option<i64>, _>(i)
-                                            .map(|o| o.map(|v| v.to_string()))
-                                    })
-                                    .unwrap_or_else(|e| panic!("{sql}: column {i}: {e}"))
-                            })
-                            .collect()
-                    })
-                    .collect()
-            }
+            Pool::My(p) => text_cells(sqlx::query(query).fetch_all(p).await, sql),
+            Pool::Pg(p) => text_cells(sqlx::query(query).fetch_all(p).await, sql),
         }
     }
 
@@ -397,4 +356,35 @@ pub fn oracle_hex(value: &str) -> String {
     h.update(b":");
     h.update(value.as_bytes());
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Every cell as text: a text column, bytes that are UTF-8 (MySQL returns some
+/// casts as binary), or an integer.
+fn text_cells<R>(rows: Result<Vec<R>, sqlx::Error>, sql: &str) -> Vec<Vec<Option<String>>>
+where
+    R: Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<Vec<u8>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let rows = rows.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.iter()
+        .map(|r| {
+            (0..r.len())
+                .map(|i| {
+                    r.try_get::<Option<String>, _>(i)
+                        .or_else(|_| {
+                            r.try_get::<Option<Vec<u8>>, _>(i)
+                                .map(|o| o.map(|b| String::from_utf8(b).unwrap()))
+                        })
+                        .or_else(|_| {
+                            r.try_get::<Option<i64>, _>(i)
+                                .map(|o| o.map(|v| v.to_string()))
+                        })
+                        .unwrap_or_else(|e| panic!("{sql}: column {i}: {e}"))
+                })
+                .collect()
+        })
+        .collect()
 }
