@@ -140,12 +140,23 @@ impl Moto {
         identifier: &str,
         migration_type: MigrationTypeValue,
     ) -> String {
+        let target = format!("arn:aws:dms:{REGION}:{ACCOUNT}:endpoint:TARGET");
+        self.create_task_with(identifier, migration_type, &target)
+            .await
+    }
+
+    async fn create_task_with(
+        &self,
+        identifier: &str,
+        migration_type: MigrationTypeValue,
+        target_endpoint_arn: &str,
+    ) -> String {
         let out = self
             .dms()
             .create_replication_task()
             .replication_task_identifier(identifier)
             .source_endpoint_arn(format!("arn:aws:dms:{REGION}:{ACCOUNT}:endpoint:SOURCE"))
-            .target_endpoint_arn(format!("arn:aws:dms:{REGION}:{ACCOUNT}:endpoint:TARGET"))
+            .target_endpoint_arn(target_endpoint_arn)
             .replication_instance_arn(format!("arn:aws:dms:{REGION}:{ACCOUNT}:rep:INSTANCE"))
             .migration_type(migration_type)
             .table_mappings(r#"{"rules":[{"rule-type":"selection","rule-id":"1","rule-name":"1","object-locator":{"schema-name":"%","table-name":"%"},"rule-action":"include"}]}"#)
@@ -385,22 +396,12 @@ impl Moto {
 
     /// A full-load task whose target is `target_endpoint_arn`.
     pub async fn create_task_to(&self, identifier: &str, target_endpoint_arn: &str) -> String {
-        let out = self
-            .dms()
-            .create_replication_task()
-            .replication_task_identifier(identifier)
-            .source_endpoint_arn(format!("arn:aws:dms:{REGION}:{ACCOUNT}:endpoint:SOURCE"))
-            .target_endpoint_arn(target_endpoint_arn)
-            .replication_instance_arn(format!("arn:aws:dms:{REGION}:{ACCOUNT}:rep:INSTANCE"))
-            .migration_type(MigrationTypeValue::FullLoad)
-            .table_mappings(r#"{"rules":[]}"#)
-            .send()
-            .await
-            .expect("create replication task");
-        out.replication_task()
-            .and_then(|t| t.replication_task_arn())
-            .expect("task ARN")
-            .to_owned()
+        self.create_task_with(
+            identifier,
+            MigrationTypeValue::FullLoad,
+            target_endpoint_arn,
+        )
+        .await
     }
 
     pub async fn create_secret(&self, value: &str) -> String {

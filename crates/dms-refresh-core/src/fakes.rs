@@ -14,6 +14,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A configuration from `(variable, value)` pairs; panics when invalid.
+pub fn config(pairs: &[(&str, &str)]) -> crate::config::Config {
+    crate::config::Config::from_lookup(|k| {
+        pairs
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| (*v).to_owned())
+    })
+    .unwrap_or_else(|e| panic!("test configuration: {e}"))
+}
+
 /// A task as the fakes create it: stopped after a finished full load.
 pub fn task(arn: &str, status: TaskStatus) -> TaskInfo {
     TaskInfo {

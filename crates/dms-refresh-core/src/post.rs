@@ -859,13 +859,7 @@ mod tests {
                 if reenable_on_failure { "true" } else { "false" },
             ),
         ];
-        Config::from_lookup(|k| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| (*v).to_owned())
-        })
-        .unwrap()
+        crate::fakes::config(&pairs)
     }
 
     struct World {

@@ -467,13 +467,7 @@ mod tests {
             (vars::MODE, mode),
             (vars::TOPIC_ARN, TOPIC),
         ];
-        Config::from_lookup(|k| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| (*v).to_owned())
-        })
-        .unwrap()
+        crate::fakes::config(&pairs)
     }
 
     struct World {
