@@ -130,7 +130,7 @@ async fn ten_concurrent_starters_start_the_task_once() {
                 rules: &rules,
                 notifier: &sns,
             };
-            start_refresh(&config, &ports, Trigger::Manual).await
+            start_refresh(&config, &ports, Trigger::Manual, &unique("request")).await
         });
     }
     let mut actions = Vec::new();
@@ -360,12 +360,13 @@ async fn the_emulator_going_away_mid_start_fails_clearly_and_starts_once_after()
         rules: &rules,
         notifier: &sns,
     };
-    let schedule = || Trigger::Schedule {
+    let schedule = |id: &str| Trigger::Schedule {
+        event_id: Some(id.to_owned()),
         rule_arns: vec![],
         time: None,
     };
 
-    let err = start_refresh(&config, &ports, schedule())
+    let err = start_refresh(&config, &ports, schedule("night-1"), "request-1")
         .await
         .unwrap_err();
     assert!(proxy.is_down());
@@ -385,21 +386,29 @@ async fn the_emulator_going_away_mid_start_fails_clearly_and_starts_once_after()
     );
     assert!(inbox.drain().await.is_empty());
 
-    // AWS is back. The disabled rule keeps scheduled runs away...
+    // AWS is back. The rule's lock keeps other scheduled runs away...
     proxy.restore();
-    let summary = start_refresh(&config, &ports, schedule()).await.unwrap();
+    let summary = start_refresh(&config, &ports, schedule("night-2"), "request-2")
+        .await
+        .unwrap();
     assert_eq!(summary.tasks[0].action, TaskAction::Skipped);
     assert_eq!(moto.task_state(&arn).await.0, "stopped");
-    // ...until an operator starts the refresh, exactly once.
-    let operator = || Trigger::Operator {
-        dry_run: false,
-        start_type: None,
-    };
-    let started = start_refresh(&config, &ports, operator()).await.unwrap();
+    // ...while Lambda's retry of the invocation that holds it (same event id)
+    // finishes its own start, exactly once.
+    let started = start_refresh(&config, &ports, schedule("night-1"), "request-1")
+        .await
+        .unwrap();
     assert_eq!(started.tasks[0].action, TaskAction::Started);
     let (status, new_start) = moto.task_state(&arn).await;
     assert_eq!(status, "running");
-    let again = start_refresh(&config, &ports, operator()).await.unwrap();
+    let operator = Trigger::Operator {
+        dry_run: false,
+        start_type: None,
+        allow_partial: false,
+    };
+    let again = start_refresh(&config, &ports, operator, "request-3")
+        .await
+        .unwrap();
     assert_eq!(again.tasks[0].action, TaskAction::Skipped);
     assert_eq!(
         moto.task_state(&arn).await.1,

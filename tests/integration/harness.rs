@@ -225,6 +225,52 @@ impl Moto {
             .expect("put rule");
     }
 
+    /// The rule as the starter leaves it for a run: its lock recorded (held
+    /// since a few seconds ago), then the rule disabled.
+    pub async fn lock_rule(&self, name: &str) {
+        use dms_refresh_core::ports::ScheduleRule;
+        self.put_rule(name, true).await;
+        let lock = dms_refresh_core::ports::RuleLock {
+            owner: "schedule:test-night".into(),
+            since_epoch: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock after 1970")
+                .as_secs()
+                - 5,
+            handled_run: None,
+            alerted: false,
+        };
+        dms_refresh_core::aws::EventBridgeClient::new(self.events())
+            .set_lock(name, &lock)
+            .await
+            .expect("record the lock");
+        self.put_rule(name, false).await;
+    }
+
+    /// The rule's tags, by key.
+    pub async fn rule_tags(&self, name: &str) -> std::collections::BTreeMap<String, String> {
+        let arn = self
+            .events()
+            .describe_rule()
+            .name(name)
+            .send()
+            .await
+            .expect("describe rule")
+            .arn()
+            .expect("rule ARN")
+            .to_owned();
+        self.events()
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .expect("list rule tags")
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect()
+    }
+
     pub async fn rule_state(&self, name: &str) -> String {
         self.events()
             .describe_rule()

@@ -157,7 +157,7 @@ async fn task_starter_binary_starts_the_task_from_the_console_event() {
 async fn post_processor_binary_finishes_the_run_from_the_sns_event() {
     let moto = Moto::start().await;
     let rule = unique("nightly");
-    moto.put_rule(&rule, false).await;
+    moto.lock_rule(&rule).await;
     let arn = moto
         .create_task("dms-refresh-demo", MigrationTypeValue::FullLoad)
         .await;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use dms_refresh_core::aws::{DmsClient, SecretsClient};
 use dms_refresh_core::config::Config;
+use dms_refresh_core::config::RefreshIndicator;
 use dms_refresh_core::events::CONTINUATION_KEY;
 use dms_refresh_core::fakes::FakeContinuer;
 use dms_refresh_core::post::{PostError, PostSummary, RecordAction};
@@ -63,9 +64,10 @@ pub(crate) async fn target_hooks_with(
     if let Some(tls) = tls {
         env.push((vars::TLS_MODE, tls.to_owned()));
     }
-    let target =
-        TargetConfig::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
-            .expect("target configuration");
+    let target = TargetConfig::from_lookup(RefreshIndicator::DataRefresh, |k| {
+        env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
+    })
+    .expect("target configuration");
     TargetHooks::new(
         target,
         DmsClient::new(moto.dms()),
@@ -109,7 +111,7 @@ impl Scene {
         let task = moto.create_task_to("dms-refresh-demo", &endpoint).await;
         moto.run_and_stop(&task).await;
         let rule = unique("nightly");
-        moto.put_rule(&rule, false).await;
+        moto.lock_rule(&rule).await;
         let inbox = Inbox::create(&moto).await;
         let hooks = target_hooks_with(&moto, &db.secret_json(), Some("disable"), rules).await;
         let config = config_from(&function_env(

@@ -5,8 +5,9 @@
 use aws_sdk_databasemigration::types::MigrationTypeValue;
 use dms_refresh_core::config::Config;
 use dms_refresh_core::fakes::{FakeContinuer, FakeHooks};
+use dms_refresh_core::memory::MemoryLedger;
 use dms_refresh_core::ports::HookError;
-use dms_refresh_core::post::{MemoryLedger, PostError, PostSummary, RecordAction};
+use dms_refresh_core::post::{PostError, PostSummary, RecordAction};
 use std::time::{Duration, Instant};
 
 use crate::harness::{Inbox, Moto, config_from, function_env, post_deliver, unique};
@@ -32,7 +33,7 @@ impl Scene {
     async fn new() -> Self {
         let moto = Moto::start().await;
         let rule = unique("nightly");
-        moto.put_rule(&rule, false).await;
+        moto.lock_rule(&rule).await;
         let task_arn = moto
             .create_task("dms-refresh-demo", MigrationTypeValue::FullLoad)
             .await;

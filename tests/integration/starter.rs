@@ -26,6 +26,15 @@ impl Starter {
     }
 
     async fn invoke(&self, config: &Config, event: &str) -> Result<StartSummary, StarterError> {
+        self.invoke_as(config, event, &unique("request")).await
+    }
+
+    async fn invoke_as(
+        &self,
+        config: &Config,
+        event: &str,
+        request_id: &str,
+    ) -> Result<StartSummary, StarterError> {
         let payload: serde_json::Value = serde_json::from_str(event).unwrap();
         let trigger = parse_trigger(&payload)?;
         let ports = StarterPorts {
@@ -33,7 +42,7 @@ impl Starter {
             rules: &self.rules,
             notifier: &self.sns,
         };
-        start_refresh(config, &ports, trigger).await
+        start_refresh(config, &ports, trigger, request_id).await
     }
 }
 
@@ -61,6 +70,13 @@ async fn scheduled_run_disables_the_rule_and_reloads_the_stopped_task_once() {
     assert_eq!(summary.tasks[0].start_type, Some(StartType::ReloadTarget));
     assert_eq!(summary.tasks[0].previous_status, "stopped");
     assert_eq!(moto.rule_state(&rule).await, "DISABLED");
+    let tags = moto.rule_tags(&rule).await;
+    assert_eq!(
+        tags.get("dms-refresh:lock-owner").map(String::as_str),
+        Some("schedule:89d1a02d-5ec7-412e-82f5-13505f849b41"),
+        "the lock records its holder on the rule: {tags:?}"
+    );
+    assert!(tags.contains_key("dms-refresh:lock-since"), "{tags:?}");
     let (status, started) = moto.task_state(&arn).await;
     assert_eq!(status, "running");
     assert_ne!(started, first_start, "the emulator records a new start");
@@ -76,6 +92,81 @@ async fn scheduled_run_disables_the_rule_and_reloads_the_stopped_task_once() {
     assert_eq!(status, "running");
     assert_eq!(still, started, "the task was not started a second time");
     assert_eq!(moto.rule_state(&rule).await, "DISABLED");
+}
+
+/// Issue 9 item 5 on the emulator: the starter is killed after it took the
+/// lock and disabled the rule; EventBridge (or Lambda) delivers the same
+/// scheduled event again, and that retry starts the task instead of
+/// returning success with nothing started.
+#[tokio::test]
+async fn a_retry_of_the_killed_invocation_finishes_its_start() {
+    let moto = Moto::start().await;
+    let rule = unique("nightly");
+    moto.put_rule(&rule, true).await;
+    let arn = moto
+        .create_task(&unique("refresh"), MigrationTypeValue::FullLoad)
+        .await;
+    moto.run_and_stop(&arn).await;
+    let config = config_from(&function_env(&[&arn], &rule, "schedule", None));
+    // What the killed attempt left: its lock on the rule, the rule disabled.
+    let lock = dms_refresh_core::ports::RuleLock {
+        owner: "schedule:89d1a02d-5ec7-412e-82f5-13505f849b41".into(),
+        since_epoch: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+        handled_run: None,
+        alerted: false,
+    };
+    let rules = EventBridgeClient::new(moto.events());
+    use dms_refresh_core::ports::ScheduleRule;
+    rules.set_lock(&rule, &lock).await.unwrap();
+    moto.put_rule(&rule, false).await;
+
+    let starter = Starter::new(&moto);
+    // A console run meanwhile starts nothing.
+    let console = starter.invoke(&config, CONSOLE).await.unwrap();
+    assert_eq!(console.tasks[0].action, TaskAction::Skipped);
+    assert_eq!(moto.task_state(&arn).await.0, "stopped");
+    // The retry of the same scheduled event finishes the start.
+    let retry = starter
+        .invoke_as(&config, SCHEDULED, "retry")
+        .await
+        .unwrap();
+    assert_eq!(retry.tasks[0].action, TaskAction::Started);
+    assert_eq!(moto.task_state(&arn).await.0, "running");
+    assert_eq!(moto.rule_state(&rule).await, "DISABLED");
+}
+
+/// Issue 9 item 4 on the emulator: one task of the group cannot start
+/// (moto leaves a new task `creating`), so none is started.
+#[tokio::test]
+async fn a_group_with_a_task_that_cannot_start_starts_nothing() {
+    let moto = Moto::start().await;
+    let rule = unique("nightly");
+    moto.put_rule(&rule, true).await;
+    let ready = moto
+        .create_task(&unique("orders"), MigrationTypeValue::FullLoad)
+        .await;
+    moto.run_and_stop(&ready).await;
+    let creating = moto
+        .create_task(&unique("customers"), MigrationTypeValue::FullLoad)
+        .await;
+    let config = config_from(&function_env(&[&ready, &creating], &rule, "schedule", None));
+    let summary = Starter::new(&moto)
+        .invoke(&config, SCHEDULED)
+        .await
+        .unwrap();
+    assert!(
+        summary
+            .tasks
+            .iter()
+            .all(|t| t.action == TaskAction::Skipped),
+        "{summary:?}"
+    );
+    assert_eq!(moto.task_state(&ready).await.0, "stopped");
+    assert_eq!(moto.rule_state(&rule).await, "ENABLED");
+    assert!(moto.rule_tags(&rule).await.is_empty());
 }
 
 #[tokio::test]

@@ -17,7 +17,13 @@ pub mod vars {
     pub const TOPIC_ARN: &str = "NOTIFICATION_TOPIC_ARN";
     pub const CDC_STOP_POSITION: &str = "CDC_STOP_POSITION";
     pub const REENABLE_ON_FAILURE: &str = "REENABLE_RULE_ON_FAILURE";
+    pub const LOCK_ALERT_AFTER: &str = "LOCK_ALERT_AFTER_MINUTES";
+    pub const EVENT_SUBSCRIPTION: &str = "DMS_EVENT_SUBSCRIPTION_NAME";
 }
+
+/// How long the schedule rule may stay locked before the reconciler alerts,
+/// by default.
+pub const DEFAULT_LOCK_ALERT_AFTER_MINUTES: u64 = 6 * 60;
 
 /// What kind of job the DMS task does for us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -168,6 +174,10 @@ pub struct Config {
     pub cdc_stop_position: Option<String>,
     /// Re-enable the schedule after a failed load (default: leave it disabled).
     pub reenable_rule_on_failure: bool,
+    /// The reconciler alerts when the rule's lock is older than this.
+    pub lock_alert_after_secs: u64,
+    /// The DMS event subscription the reconciler checks (`no-permission`...).
+    pub event_subscription_name: Option<String>,
 }
 
 impl Config {
@@ -236,6 +246,11 @@ impl Config {
             }
         };
 
+        let lock_alert_after_secs = parse_minutes(get(vars::LOCK_ALERT_AFTER))? * 60;
+        let event_subscription_name = get(vars::EVENT_SUBSCRIPTION)
+            .map(|name| validate_subscription_name(&name).map(|()| name))
+            .transpose()?;
+
         Ok(Self {
             task_arns,
             rule_name,
@@ -245,6 +260,8 @@ impl Config {
             notification_topic_arn,
             cdc_stop_position,
             reenable_rule_on_failure,
+            lock_alert_after_secs,
+            event_subscription_name,
         })
     }
 
@@ -254,6 +271,34 @@ impl Config {
             ScheduleMode::Schedule => self.rule_name.as_deref(),
             ScheduleMode::OneTime => None,
         }
+    }
+}
+
+fn parse_minutes(value: Option<String>) -> Result<u64, ConfigError> {
+    let Some(text) = value else {
+        return Ok(DEFAULT_LOCK_ALERT_AFTER_MINUTES);
+    };
+    text.parse::<u64>()
+        .ok()
+        .filter(|m| (15..=7 * 24 * 60).contains(m))
+        .ok_or(ConfigError::Invalid {
+            var: vars::LOCK_ALERT_AFTER,
+            value: text,
+            expected: "whole minutes from 15 to 10080 (a week)".into(),
+        })
+}
+
+fn validate_subscription_name(name: &str) -> Result<(), ConfigError> {
+    let ok = (1..=255).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            var: vars::EVENT_SUBSCRIPTION,
+            value: name.to_owned(),
+            expected: "a DMS event subscription name: letters, digits and hyphens".into(),
+        })
     }
 }
 
@@ -417,6 +462,20 @@ mod tests {
         assert_eq!(cfg.mode, ScheduleMode::Schedule);
         assert!(cfg.notification_topic_arn.is_some());
         assert!(!cfg.reenable_rule_on_failure);
+        assert_eq!(
+            cfg.lock_alert_after_secs,
+            DEFAULT_LOCK_ALERT_AFTER_MINUTES * 60
+        );
+        let cfg = with(&[
+            (vars::LOCK_ALERT_AFTER, "90"),
+            (vars::EVENT_SUBSCRIPTION, "stack-dms-events"),
+        ])
+        .unwrap();
+        assert_eq!(cfg.lock_alert_after_secs, 90 * 60);
+        assert_eq!(
+            cfg.event_subscription_name.as_deref(),
+            Some("stack-dms-events")
+        );
     }
 
     #[test]
@@ -506,6 +565,15 @@ mod tests {
             (
                 &[(vars::REENABLE_ON_FAILURE, "yes")],
                 vars::REENABLE_ON_FAILURE,
+            ),
+            (&[(vars::LOCK_ALERT_AFTER, "5")], vars::LOCK_ALERT_AFTER),
+            (
+                &[(vars::LOCK_ALERT_AFTER, "six hours")],
+                vars::LOCK_ALERT_AFTER,
+            ),
+            (
+                &[(vars::EVENT_SUBSCRIPTION, "bad name")],
+                vars::EVENT_SUBSCRIPTION,
             ),
         ];
         for (overrides, var) in cases {

@@ -80,6 +80,22 @@ pub enum Invocation {
     /// SNS or EventBridge delivery: each record parsed on its own.
     Events(Vec<Result<DmsEvent, InvalidRecord>>),
     Continuation(Continuation),
+    /// An operator's (or a schedule's) request: `{"operation": "..."}`.
+    Operation(Operation),
+}
+
+/// The requests the post-processor accepts besides DMS events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(tag = "operation", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Operation {
+    /// Compare tasks, ledger and rule; finish what a lost event or a lost
+    /// continuation left undone; alert on a lock held too long.
+    Reconcile,
+    /// Swap the retired copy back into live.
+    Rollback {
+        #[serde(default)]
+        dry_run: bool,
+    },
 }
 
 /// The payload is not a shape the post-processor accepts at all.
@@ -113,14 +129,24 @@ pub fn parse_invocation(payload: &Value) -> Result<Invocation, PayloadError> {
     if object.get("source").and_then(Value::as_str) == Some("aws.dms") {
         return Ok(Invocation::Events(vec![parse_eventbridge(payload)]));
     }
+    if object.contains_key("operation") {
+        return serde_json::from_value(payload.clone())
+            .map(Invocation::Operation)
+            .map_err(|e| {
+                PayloadError(format!(
+                    "operator request: {e}; the post-processor accepts {{\"operation\": \"reconcile\"}} \
+                     and {{\"operation\": \"rollback\"}}"
+                ))
+            });
+    }
     if let Some(continuation) = object.get(CONTINUATION_KEY) {
         return serde_json::from_value(continuation.clone())
             .map(Invocation::Continuation)
             .map_err(|e| PayloadError(format!("continuation: {e}")));
     }
     Err(PayloadError(
-        "neither an SNS event (`Records`), an EventBridge DMS event (`source` aws.dms) nor a \
-         continuation"
+        "neither an SNS event (`Records`), an EventBridge DMS event (`source` aws.dms), an \
+         operator request (`operation`) nor a continuation"
             .into(),
     ))
 }

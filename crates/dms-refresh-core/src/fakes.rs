@@ -6,7 +6,8 @@ use std::sync::Mutex;
 
 use crate::config::RefreshType;
 use crate::ports::{
-    FailureKind, Notifier, PortError, ReplicationTasks, RuleState, ScheduleRule, StartRequest,
+    FailureKind, Notifier, PortError, ReplicationTasks, RuleLock, RuleState, ScheduleRule,
+    StartRequest,
 };
 use crate::task::{TaskInfo, TaskStatus};
 
@@ -35,6 +36,8 @@ pub fn task(arn: &str, status: TaskStatus) -> TaskInfo {
         stop_reason: None,
         last_failure_message: None,
         start_date_epoch: Some(1_790_000_000.0),
+        stop_date_epoch: Some(1_790_003_600.0),
+        cdc_stop_position: None,
         target_endpoint_arn: Some("arn:aws:dms:eu-west-1:123456789012:endpoint:TARGET".into()),
         full_load_progress_percent: Some(100),
     }
@@ -56,6 +59,8 @@ pub struct FakeDms {
     /// Refuse a start of a starting or running task as DMS does
     /// (`InvalidResourceStateFault`).
     pub refuse_start_when_running: Mutex<bool>,
+    /// Event subscriptions by name, with their status.
+    pub subscriptions: Mutex<HashMap<String, String>>,
 }
 
 impl FakeDms {
@@ -143,6 +148,8 @@ impl ReplicationTasks for FakeDms {
             Some(task) => {
                 task.status = TaskStatus::Running;
                 task.start_date_epoch = Some(task.start_date_epoch.unwrap_or(0.0) + 86_400.0);
+                task.stop_date_epoch = None;
+                task.stop_reason = None;
                 Ok(())
             }
             None => Err(PortError::new(
@@ -152,6 +159,10 @@ impl ReplicationTasks for FakeDms {
             )),
         }
     }
+
+    async fn event_subscription_status(&self, name: &str) -> Result<Option<String>, PortError> {
+        Ok(lock(&self.subscriptions).get(name).cloned())
+    }
 }
 
 /// EventBridge: rule states by name, and a log of every change.
@@ -160,6 +171,9 @@ pub struct FakeRules {
     pub rules: Mutex<HashMap<String, RuleState>>,
     pub changes: Mutex<Vec<(String, RuleState)>>,
     pub fail_changes: Mutex<bool>,
+    pub locks: Mutex<HashMap<String, RuleLock>>,
+    /// Lock writes fail (throttled) while set.
+    pub fail_lock_writes: Mutex<bool>,
 }
 
 impl FakeRules {
@@ -175,6 +189,25 @@ impl FakeRules {
 
     pub fn changes(&self) -> Vec<(String, RuleState)> {
         lock(&self.changes).clone()
+    }
+
+    pub fn lock_of(&self, name: &str) -> Option<RuleLock> {
+        lock(&self.locks).get(name).cloned()
+    }
+
+    /// A rule the project disabled for a run: disabled, with the lock record.
+    pub fn locked(name: &str, owner: &str, since_epoch: u64) -> Self {
+        let fake = Self::with_rule(name, RuleState::Disabled);
+        lock(&fake.locks).insert(
+            name.to_owned(),
+            RuleLock {
+                owner: owner.to_owned(),
+                since_epoch,
+                handled_run: None,
+                alerted: false,
+            },
+        );
+        fake
     }
 }
 
@@ -203,12 +236,35 @@ impl ScheduleRule for FakeRules {
         lock(&self.changes).push((rule_name.to_owned(), state));
         Ok(())
     }
+
+    async fn lock(&self, rule_name: &str) -> Result<Option<RuleLock>, PortError> {
+        Ok(self.lock_of(rule_name))
+    }
+
+    async fn set_lock(&self, rule_name: &str, rule_lock: &RuleLock) -> Result<(), PortError> {
+        if *lock(&self.fail_lock_writes) {
+            return Err(PortError::new(
+                "TagResource",
+                FailureKind::Transient,
+                "throttled",
+            ));
+        }
+        lock(&self.locks).insert(rule_name.to_owned(), rule_lock.clone());
+        Ok(())
+    }
+
+    async fn clear_lock(&self, rule_name: &str) -> Result<(), PortError> {
+        lock(&self.locks).remove(rule_name);
+        Ok(())
+    }
 }
 
 /// SNS: every published message.
 #[derive(Debug, Default)]
 pub struct FakeNotifier {
     pub published: Mutex<Vec<(String, String, String)>>,
+    /// Publishes fail (SNS refuses) while set.
+    pub fail: Mutex<bool>,
 }
 
 impl FakeNotifier {
@@ -219,6 +275,13 @@ impl FakeNotifier {
 
 impl Notifier for FakeNotifier {
     async fn publish(&self, topic_arn: &str, subject: &str, body: &str) -> Result<(), PortError> {
+        if *lock(&self.fail) {
+            return Err(PortError::new(
+                "Publish",
+                FailureKind::Transient,
+                "SNS throttled",
+            ));
+        }
         lock(&self.published).push((topic_arn.to_owned(), subject.to_owned(), body.to_owned()));
         Ok(())
     }
@@ -230,6 +293,7 @@ pub struct FakeHooks {
     pub configured: bool,
     pub script: Mutex<VecDeque<Result<crate::ports::HookReport, crate::ports::HookError>>>,
     pub runs: Mutex<Vec<crate::ports::RunContext>>,
+    pub rollbacks: Mutex<Vec<String>>,
 }
 
 impl Default for FakeHooks {
@@ -238,6 +302,7 @@ impl Default for FakeHooks {
             configured: true,
             script: Mutex::default(),
             runs: Mutex::default(),
+            rollbacks: Mutex::default(),
         }
     }
 }
@@ -274,6 +339,16 @@ impl crate::ports::PostRefreshHooks for FakeHooks {
                 rows_affected: Some(3),
                 details: serde_json::Value::Null,
             }))
+    }
+
+    async fn rollback(
+        &self,
+        _run: &crate::ports::RunContext,
+        request_id: &str,
+        dry_run: bool,
+    ) -> Result<serde_json::Value, crate::ports::HookError> {
+        lock(&self.rollbacks).push(request_id.to_owned());
+        Ok(serde_json::json!({ "rolled_back": !dry_run, "request_id": request_id }))
     }
 }
 

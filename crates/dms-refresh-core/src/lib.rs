@@ -8,9 +8,11 @@ pub mod events;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
 pub mod guard;
+pub mod memory;
 pub mod notify;
 pub mod ports;
 pub mod post;
+pub mod reconcile;
 pub mod runs;
 pub mod starter;
 pub mod task;

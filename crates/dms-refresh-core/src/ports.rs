@@ -65,6 +65,13 @@ pub trait ReplicationTasks: Sync {
         &self,
         request: &StartRequest,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// The `Status` of a DMS event subscription (`active`, `no-permission`,
+    /// `topic-not-exist`, ...); `Ok(None)` when it does not exist.
+    fn event_subscription_status(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
 }
 
 /// Whether an EventBridge rule fires.
@@ -73,6 +80,23 @@ pub trait ReplicationTasks: Sync {
 pub enum RuleState {
     Enabled,
     Disabled,
+}
+
+/// The record the project keeps on the schedule rule (as tags) of a run it
+/// started: who took the lock, since when, and which run it was handled as.
+/// A rule disabled without this record was disabled by someone else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleLock {
+    /// The invocation that took the lock: `schedule:<event id>`,
+    /// `console:<request id>` or `operator:<request id>`.
+    pub owner: String,
+    /// When the lock was taken, epoch seconds.
+    pub since_epoch: u64,
+    /// The run id the post-processor handled while keeping the rule
+    /// disabled (a failed run, fail closed).
+    pub handled_run: Option<String>,
+    /// The lock age alert already sent for this lock (its `since_epoch`).
+    pub alerted: bool,
 }
 
 /// The EventBridge calls on the schedule rule.
@@ -88,6 +112,22 @@ pub trait ScheduleRule: Sync {
         rule_name: &str,
         state: RuleState,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// The project's lock record on the rule, if any.
+    fn lock(
+        &self,
+        rule_name: &str,
+    ) -> impl Future<Output = Result<Option<RuleLock>, PortError>> + Send;
+
+    /// Write (replace) the lock record.
+    fn set_lock(
+        &self,
+        rule_name: &str,
+        lock: &RuleLock,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Remove the lock record.
+    fn clear_lock(&self, rule_name: &str) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// Publishing a message to an SNS topic.
@@ -126,8 +166,12 @@ pub enum Begin {
     Resumed,
     /// Another invocation holds the run's lease right now.
     HeldByOther { owner: String },
-    /// Finished before: a duplicate delivery.
-    AlreadyDone,
+    /// Finished before: a duplicate delivery, or (see `finished_at`) a later
+    /// run DMS reported with the same start dates.
+    AlreadyDone {
+        /// When the run was recorded as done, epoch milliseconds.
+        finished_at_ms: Option<u64>,
+    },
 }
 
 /// How an invocation leaves a run in the ledger.
@@ -136,10 +180,21 @@ pub enum Begin {
 pub enum LedgerOutcome {
     /// Handled completely (masked, rule handled, notified).
     Done { rows_affected: Option<u64> },
-    /// The hooks failed; a later delivery or retry may resume.
-    Failed { error: String },
+    /// The hooks failed. A retryable failure is resumed by a later delivery,
+    /// a retry or the reconciler; a permanent one waits for an operator.
+    Failed { error: String, permanent: bool },
     /// Stopped at the deadline; a continuation resumes it.
     Paused,
+}
+
+/// A run as the ledger records it, for the reconciler.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "state")]
+pub enum LedgerState {
+    InProgress { lease_expired: bool },
+    Paused { lease_expired: bool },
+    Failed { permanent: bool },
+    Done,
 }
 
 /// A failure of the hooks or the ledger, permanent (bad rules, wrong
@@ -151,8 +206,23 @@ pub struct HookError {
     pub message: String,
 }
 
-/// The record of runs that gives duplicate deliveries no effect.
+/// A message for operators kept in the ledger until SNS accepted it: sent
+/// at least once, and once per run outcome (`key`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outgoing {
+    pub run_id: String,
+    /// The outcome the message reports, e.g. `succeeded`, `failed:<hash>`.
+    pub key: String,
+    pub subject: String,
+    pub body: String,
+}
+
+/// The record of runs that gives duplicate deliveries no effect, and the
+/// outbox of the messages their outcomes owe to operators.
 pub trait RunLedger: Sync {
+    /// Whether the record outlives the Lambda execution environment.
+    fn is_durable(&self) -> bool;
+
     /// Claim the run for `owner` until `lease_until`.
     fn begin(
         &self,
@@ -166,6 +236,36 @@ pub trait RunLedger: Sync {
         run: &RunContext,
         owner: &str,
         outcome: &LedgerOutcome,
+    ) -> impl Future<Output = Result<(), HookError>> + Send;
+
+    /// The run's record, if any.
+    fn state(
+        &self,
+        run: &RunContext,
+    ) -> impl Future<Output = Result<Option<LedgerState>, HookError>> + Send;
+
+    /// Keep `message` until it is sent; `false` when a message with the same
+    /// run and key was kept before (sent or not).
+    fn enqueue(
+        &self,
+        run: &RunContext,
+        message: &Outgoing,
+    ) -> impl Future<Output = Result<bool, HookError>> + Send;
+
+    /// Claim the messages not yet sent for `owner` (until `claim_until`)
+    /// and return them, oldest first; messages another owner claimed and is
+    /// still sending are left to it.
+    fn claim_unsent(
+        &self,
+        run: &RunContext,
+        owner: &str,
+        claim_until: std::time::SystemTime,
+    ) -> impl Future<Output = Result<Vec<Outgoing>, HookError>> + Send;
+
+    fn mark_sent(
+        &self,
+        run: &RunContext,
+        message: &Outgoing,
     ) -> impl Future<Output = Result<(), HookError>> + Send;
 }
 
@@ -187,6 +287,15 @@ pub trait PostRefreshHooks: Sync {
     fn is_configured(&self) -> bool;
 
     fn run(&self, run: &RunContext) -> impl Future<Output = Result<HookReport, HookError>> + Send;
+
+    /// Swap the retired copy back into live (the publish model), idempotent
+    /// per `request_id`. `run` carries the group's tasks for the guard.
+    fn rollback(
+        &self,
+        run: &RunContext,
+        request_id: &str,
+        dry_run: bool,
+    ) -> impl Future<Output = Result<serde_json::Value, HookError>> + Send;
 }
 
 /// Hands an unfinished run to a new invocation.

@@ -82,10 +82,38 @@ pub struct TaskInfo {
     pub migration_type: Option<RefreshType>,
     pub stop_reason: Option<String>,
     pub last_failure_message: Option<String>,
-    /// `ReplicationTaskStartDate`, seconds since the epoch: identifies a run.
+    /// When the task last started, seconds since the epoch: the latest of the
+    /// start dates DMS reports (see [`latest_start`]). Names the run.
     pub start_date_epoch: Option<f64>,
+    /// `ReplicationTaskStats.StopDate`: when the task last stopped.
+    pub stop_date_epoch: Option<f64>,
+    /// `CdcStopPosition`: where a CDC task was told to stop, if anywhere.
+    pub cdc_stop_position: Option<String>,
     pub target_endpoint_arn: Option<String>,
     pub full_load_progress_percent: Option<i32>,
+}
+
+/// The start dates DescribeReplicationTasks reports, in epoch seconds.
+///
+/// The API reference documents `ReplicationTaskStats.StartDate` as set by "a
+/// fresh start or a resume" and `ReplicationTaskStats.FreshStartDate` as set
+/// by "a fresh start or a target reload"; `ReplicationTaskStartDate` is the
+/// task-level date. No single one moves on every start type, so the run is
+/// named by the latest of them: start-replication, resume-processing and
+/// reload-target each give a new run.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StartDates {
+    pub stats_start: Option<f64>,
+    pub stats_fresh_start: Option<f64>,
+    pub task_start: Option<f64>,
+}
+
+/// The latest of the reported start dates, if any.
+pub fn latest_start(dates: StartDates) -> Option<f64> {
+    [dates.stats_start, dates.stats_fresh_start, dates.task_start]
+        .into_iter()
+        .flatten()
+        .reduce(f64::max)
 }
 
 /// `StartReplicationTaskType`.
@@ -123,6 +151,10 @@ impl StartType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartDecision {
     Start(StartType),
+    /// The task is busy (starting, running, stopping, ...): a run is going.
+    Busy(String),
+    /// The task cannot be started as asked (never run, failed move, unknown
+    /// status, a start type that does not apply).
     Skip(String),
 }
 
@@ -130,13 +162,16 @@ pub enum StartDecision {
 ///
 /// `requested` is an operator's explicit start type; it is honoured only for a
 /// task that can be started at all, and `start-replication` only for a task
-/// that has never run.
+/// that has never run. A task whose move to another replication instance
+/// failed (`failed-move`) is started only on an operator's explicit
+/// `reload-target` or `resume-processing`: DMS allows it, and it runs the task
+/// on its old instance.
 pub fn decide_start(
     status: &TaskStatus,
     migration_type: RefreshType,
     requested: Option<StartType>,
 ) -> StartDecision {
-    use StartDecision::{Skip, Start};
+    use StartDecision::{Busy, Skip, Start};
     match status {
         TaskStatus::Ready => match requested {
             None | Some(StartType::StartReplication) => Start(StartType::StartReplication),
@@ -162,15 +197,19 @@ pub fn decide_start(
         | TaskStatus::Moving
         | TaskStatus::Creating
         | TaskStatus::Deleting
-        | TaskStatus::Testing => Skip(format!(
+        | TaskStatus::Testing => Busy(format!(
             "the task is {}; it is not started again until it settles",
             status.as_str()
         )),
-        TaskStatus::FailedMove => Skip(
-            "the task's move to another replication instance failed; \
-             resolve the move before refreshing"
-                .into(),
-        ),
+        TaskStatus::FailedMove => match requested {
+            Some(t @ (StartType::ReloadTarget | StartType::ResumeProcessing)) => Start(t),
+            _ => Skip(
+                "the task's move to another replication instance failed; retry the move, or \
+                 send an operator request with start_type reload-target or resume-processing \
+                 to run it on its old instance"
+                    .into(),
+            ),
+        },
         TaskStatus::Other(s) => Skip(format!("unknown task status {s:?}; not starting it")),
     }
 }
@@ -178,7 +217,7 @@ pub fn decide_start(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use StartDecision::{Skip, Start};
+    use StartDecision::{Busy, Skip, Start};
 
     #[test]
     fn decision_table() {
@@ -212,6 +251,19 @@ mod tests {
             ("deleting", FullLoad, None, None),
             ("testing", FullLoad, None, None),
             ("failed-move", FullLoad, None, None),
+            ("failed-move", FullLoad, Some(StartReplication), None),
+            (
+                "failed-move",
+                FullLoad,
+                Some(ReloadTarget),
+                start(ReloadTarget),
+            ),
+            (
+                "failed-move",
+                Cdc,
+                Some(ResumeProcessing),
+                start(ResumeProcessing),
+            ),
             ("something-new", FullLoad, None, None),
         ];
         for (status, kind, requested, expected) in cases {
@@ -219,7 +271,7 @@ mod tests {
             match expected {
                 Some(want) => assert_eq!(&got, want, "{status}/{kind}/{requested:?}"),
                 None => assert!(
-                    matches!(got, Skip(_)),
+                    matches!(got, Skip(_) | Busy(_)),
                     "{status}/{kind}/{requested:?}: {got:?}"
                 ),
             }
@@ -228,8 +280,8 @@ mod tests {
 
     #[test]
     fn skip_reasons_say_why() {
-        let Skip(reason) = decide_start(&TaskStatus::Running, RefreshType::FullLoad, None) else {
-            panic!("a running task must be skipped");
+        let Busy(reason) = decide_start(&TaskStatus::Running, RefreshType::FullLoad, None) else {
+            panic!("a running task must be busy");
         };
         assert!(reason.contains("running"), "{reason}");
         let Skip(reason) = decide_start(&TaskStatus::parse("weird"), RefreshType::FullLoad, None)

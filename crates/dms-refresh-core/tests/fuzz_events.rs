@@ -103,6 +103,8 @@ fn json_string() -> BoxedStrategy<String> {
             "Notification",
             "start",
             "stop",
+            "reconcile",
+            "rollback",
             "reload-target",
             "DMS-EVENT-0079",
             "DMS-EVENT-0069",
@@ -527,6 +529,16 @@ fn check_invocation(payload: &Value) -> Result<(), TestCaseError> {
                 });
             prop_assert_eq!(Some(arn.as_str()), first_task_arn);
         }
+    } else if object.contains_key("operation") {
+        let known = matches!(
+            object.get("operation").and_then(Value::as_str),
+            Some("reconcile" | "rollback")
+        );
+        match &parsed {
+            Ok(Invocation::Operation(_)) => prop_assert!(known, "{parsed:?}"),
+            Err(_) => {}
+            other => return Err(TestCaseError::fail(format!("operation read as {other:?}"))),
+        }
     } else if object.contains_key(CONTINUATION_KEY) {
         prop_assert!(
             matches!(parsed, Ok(Invocation::Continuation(_)) | Err(_)),
@@ -875,8 +887,16 @@ fn starter_triggers() {
         let scheduled = object.get("source").and_then(Value::as_str) == Some("aws.events")
             && object.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event");
         match parsed {
-            Ok(Trigger::Schedule { rule_arns, time }) => {
+            Ok(Trigger::Schedule {
+                event_id,
+                rule_arns,
+                time,
+            }) => {
                 prop_assert!(scheduled);
+                prop_assert_eq!(
+                    event_id.as_deref(),
+                    object.get("id").and_then(Value::as_str)
+                );
                 let expected: Vec<&str> = object
                     .get("resources")
                     .and_then(Value::as_array)

@@ -38,11 +38,21 @@ pub enum LedgerOutcome {
         /// Rows masked (or any summary count the caller wants to record).
         rows: u64,
     },
-    /// The run failed; it can be resumed by a later `begin`.
+    /// The run failed and a retry may succeed; it can be resumed by a later
+    /// `begin`.
     Failed {
         /// Error text (must not contain secrets).
         error: String,
     },
+    /// The run failed and retrying will not help (bad rules, wrong database,
+    /// verification); an explicit `begin` still resumes it once the cause is
+    /// fixed, but nothing resumes it on its own.
+    FailedPermanently {
+        /// Error text (must not contain secrets).
+        error: String,
+    },
+    /// The run stopped at an invocation deadline; a continuation resumes it.
+    Paused,
 }
 
 /// Status of a run.
@@ -53,8 +63,12 @@ pub enum RunState {
     InProgress,
     /// Finished successfully.
     Done,
-    /// Finished with an error.
+    /// Finished with an error a retry may get past.
     Failed,
+    /// Finished with an error a retry will not get past.
+    FailedPermanently,
+    /// Stopped at a deadline, to be continued.
+    Paused,
 }
 
 impl RunState {
@@ -63,16 +77,20 @@ impl RunState {
             "in_progress" => Some(RunState::InProgress),
             "done" => Some(RunState::Done),
             "failed" => Some(RunState::Failed),
+            "failed_permanent" => Some(RunState::FailedPermanently),
+            "paused" => Some(RunState::Paused),
             _ => None,
         }
     }
 
-    /// Stored text.
+    /// Stored text (at most 16 characters, the column's width).
     pub fn as_str(self) -> &'static str {
         match self {
             RunState::InProgress => "in_progress",
             RunState::Done => "done",
             RunState::Failed => "failed",
+            RunState::FailedPermanently => "failed_permanent",
+            RunState::Paused => "paused",
         }
     }
 }
@@ -137,7 +155,11 @@ impl Target {
             return Ok(());
         }
         let mut conn = self.acquire().await?;
-        let ddl = control_ddl(self.dialect, &self.control_schema);
+        let mut ddl = control_ddl(self.dialect, &self.control_schema);
+        ddl.extend(crate::outbox::outbox_ddl(
+            self.dialect,
+            &self.control_schema,
+        ));
         let res: Result<(), sqlx::Error> = async {
             match self.dialect {
                 Dialect::Postgres => {
@@ -332,6 +354,16 @@ impl Target {
             LedgerOutcome::Failed { error } => {
                 (RunState::Failed, error.chars().take(8000).collect(), None)
             }
+            LedgerOutcome::FailedPermanently { error } => (
+                RunState::FailedPermanently,
+                error.chars().take(8000).collect(),
+                None,
+            ),
+            LedgerOutcome::Paused => (
+                RunState::Paused,
+                "paused at an invocation deadline".to_string(),
+                None,
+            ),
         };
         let now = now_ms();
         let n = conn

@@ -8,6 +8,7 @@ pub mod db;
 pub mod dict;
 pub mod error;
 pub mod ledger;
+pub mod outbox;
 pub mod plan;
 pub mod rules;
 pub mod runner;
@@ -17,6 +18,7 @@ pub mod sql;
 pub use db::{DbCredentials, Target, TlsMode};
 pub use error::MaskError;
 pub use ledger::{Begin, LedgerOutcome, RunState, RunStatus};
+pub use outbox::OutboxMessage;
 pub use rules::{
     ColumnRule, Dictionary, HookKind, HookRule, Keep, Phase, Rules, Settings, Strategy, TableRules,
 };

@@ -14,7 +14,7 @@ use post_processor::target::{TargetConfig, TargetHooks};
 async fn main() -> Result<(), Error> {
     dms_refresh_core::telemetry::init_tracing();
     let config = Config::from_env()?;
-    let target = TargetConfig::from_env()?;
+    let target = TargetConfig::from_env(&config)?;
     let sdk = load_sdk_config().await;
     let dms = DmsClient::new(aws_sdk_databasemigration::Client::new(&sdk));
     let deps = Deps {

@@ -35,7 +35,7 @@ where
             rules: &deps.rules,
             notifier: &deps.notifier,
         };
-        start_refresh(&deps.config, &ports, trigger).await
+        start_refresh(&deps.config, &ports, trigger, &request_id).await
     }
     .await;
     match result {

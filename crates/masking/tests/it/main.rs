@@ -10,5 +10,6 @@ mod example;
 mod failures;
 mod hooks;
 mod ledger;
+mod outbox;
 mod resume;
 mod strategies;

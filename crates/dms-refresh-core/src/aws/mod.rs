@@ -9,13 +9,15 @@ use std::fmt::Debug;
 use aws_sdk_databasemigration::types::{Filter, MigrationTypeValue, StartReplicationTaskTypeValue};
 use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
+mod rule_lock;
+
 use crate::config::RefreshType;
 use crate::guard::EndpointInfo;
 use crate::ports::{
-    Endpoints, FailureKind, Notifier, PortError, ReplicationTasks, RuleState, ScheduleRule,
-    Secrets, StartRequest,
+    Endpoints, FailureKind, Notifier, PortError, ReplicationTasks, RuleLock, RuleState,
+    ScheduleRule, Secrets, StartRequest,
 };
-use crate::task::{StartType, TaskInfo, TaskStatus};
+use crate::task::{StartDates, StartType, TaskInfo, TaskStatus, latest_start};
 
 /// Load the shared SDK configuration once, at init.
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
@@ -133,6 +135,14 @@ fn arn_filter(operation: &'static str, name: &str, arn: &str) -> Result<Filter, 
 /// Convert the SDK's task to ours; `None` when DMS left out the ARN.
 pub fn task_info(task: &aws_sdk_databasemigration::types::ReplicationTask) -> Option<TaskInfo> {
     let arn = task.replication_task_arn()?.to_owned();
+    let stats = task.replication_task_stats();
+    let secs =
+        |d: Option<&aws_smithy_types::DateTime>| d.map(aws_smithy_types::DateTime::as_secs_f64);
+    let dates = StartDates {
+        stats_start: secs(stats.and_then(|s| s.start_date())),
+        stats_fresh_start: secs(stats.and_then(|s| s.fresh_start_date())),
+        task_start: secs(task.replication_task_start_date()),
+    };
     Some(TaskInfo {
         identifier: task
             .replication_task_identifier()
@@ -143,17 +153,15 @@ pub fn task_info(task: &aws_sdk_databasemigration::types::ReplicationTask) -> Op
         migration_type: task.migration_type().and_then(refresh_type),
         stop_reason: task.stop_reason().map(str::to_owned),
         last_failure_message: task.last_failure_message().map(str::to_owned),
-        // The stats' StartDate changes on a fresh start and on a resume, so it
-        // names each run; ReplicationTaskStartDate is the fallback.
-        start_date_epoch: task
-            .replication_task_stats()
-            .and_then(|s| s.start_date())
-            .or(task.replication_task_start_date())
-            .map(|d| d.as_secs_f64()),
+        start_date_epoch: latest_start(dates),
+        stop_date_epoch: secs(stats.and_then(|s| s.stop_date())),
+        cdc_stop_position: task
+            .cdc_stop_position()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned),
         target_endpoint_arn: task.target_endpoint_arn().map(str::to_owned),
-        full_load_progress_percent: task
-            .replication_task_stats()
-            .map(|s| s.full_load_progress_percent()),
+        full_load_progress_percent: stats.map(|s| s.full_load_progress_percent()),
     })
 }
 
@@ -207,6 +215,30 @@ impl ReplicationTasks for DmsClient {
                 }
                 port
             })
+    }
+
+    async fn event_subscription_status(&self, name: &str) -> Result<Option<String>, PortError> {
+        self.subscription_status(name).await
+    }
+}
+
+impl DmsClient {
+    async fn subscription_status(&self, name: &str) -> Result<Option<String>, PortError> {
+        const OP: &str = "DescribeEventSubscriptions";
+        let answer = self
+            .client
+            .describe_event_subscriptions()
+            .subscription_name(name)
+            .send()
+            .await;
+        let Some(output) = found(OP, answer, |e| e.is_resource_not_found_fault())? else {
+            return Ok(None);
+        };
+        Ok(output
+            .event_subscriptions_list()
+            .iter()
+            .find(|s| s.cust_subscription_id() == Some(name))
+            .map(|s| s.status().unwrap_or("unknown").to_owned()))
     }
 }
 
@@ -323,6 +355,18 @@ impl ScheduleRule for EventBridgeClient {
                 .map_err(|e| classify("DisableRule", e)),
         }
     }
+
+    async fn lock(&self, rule_name: &str) -> Result<Option<RuleLock>, PortError> {
+        rule_lock::read(&self.client, rule_name).await
+    }
+
+    async fn set_lock(&self, rule_name: &str, lock: &RuleLock) -> Result<(), PortError> {
+        rule_lock::write(&self.client, rule_name, lock).await
+    }
+
+    async fn clear_lock(&self, rule_name: &str) -> Result<(), PortError> {
+        rule_lock::clear(&self.client, rule_name).await
+    }
 }
 
 /// SNS through `aws-sdk-sns`.
@@ -418,9 +462,226 @@ mod tests {
         assert_eq!(
             task.start_date_epoch,
             Some(1_790_000_100.0),
-            "the stats' StartDate wins"
+            "the latest start date names the run"
         );
         assert_eq!(task.full_load_progress_percent, Some(100));
+    }
+
+    /// Two nights of DescribeReplicationTasks answers for the same task.
+    fn night(stats_start: i64, fresh_start: i64, stop: i64) -> ReplicationTask {
+        ReplicationTask::builder()
+            .replication_task_arn(ARN)
+            .replication_task_identifier("nightly-refresh")
+            .status("stopped")
+            .migration_type(MigrationTypeValue::FullLoad)
+            .replication_task_stats(
+                ReplicationTaskStats::builder()
+                    .full_load_progress_percent(100)
+                    .start_date(aws_smithy_types::DateTime::from_secs(stats_start))
+                    .fresh_start_date(aws_smithy_types::DateTime::from_secs(fresh_start))
+                    .stop_date(aws_smithy_types::DateTime::from_secs(stop))
+                    .build(),
+            )
+            .build()
+    }
+
+    async fn described(tasks: [ReplicationTask; 2]) -> [TaskInfo; 2] {
+        let [first, second] = tasks;
+        let one = mock!(aws_sdk_databasemigration::Client::describe_replication_tasks).then_output(
+            move || {
+                DescribeReplicationTasksOutput::builder()
+                    .replication_tasks(first.clone())
+                    .build()
+            },
+        );
+        let two = mock!(aws_sdk_databasemigration::Client::describe_replication_tasks).then_output(
+            move || {
+                DescribeReplicationTasksOutput::builder()
+                    .replication_tasks(second.clone())
+                    .build()
+            },
+        );
+        let client = mock_client!(
+            aws_sdk_databasemigration,
+            RuleMode::Sequential,
+            [&one, &two]
+        );
+        let dms = DmsClient::new(client);
+        let a = dms.describe_task(ARN).await.unwrap().unwrap();
+        let b = dms.describe_task(ARN).await.unwrap().unwrap();
+        [a, b]
+    }
+
+    /// Issue 9 item 1. The DMS API reference: `ReplicationTaskStats.StartDate`
+    /// is "the date the replication task was started either with a fresh
+    /// start or a resume"; `ReplicationTaskStats.FreshStartDate` is "the date
+    /// the replication task was started either with a fresh start or a target
+    /// reload". The nightly reload-target moves only FreshStartDate; a
+    /// resume-processing moves only StartDate; each must name a new run.
+    #[tokio::test]
+    async fn every_start_type_gives_a_new_run_id() {
+        use crate::runs::run_id;
+        let night1 = (1_790_000_000, 1_790_000_000, 1_790_003_600);
+        // reload-target: only FreshStartDate moves.
+        let [a, b] = described([
+            night(night1.0, night1.1, night1.2),
+            night(night1.0, 1_790_086_400, 1_790_090_000),
+        ])
+        .await;
+        assert_ne!(
+            run_id(std::slice::from_ref(&a)),
+            run_id(std::slice::from_ref(&b))
+        );
+        assert_eq!(b.start_date_epoch, Some(1_790_086_400.0));
+        // resume-processing: only StartDate moves.
+        let [a, b] = described([
+            night(night1.0, night1.1, night1.2),
+            night(1_790_086_400, night1.1, 1_790_090_000),
+        ])
+        .await;
+        assert_ne!(run_id(&[a]), run_id(&[b]));
+        // Neither moves: the same identity; the later StopDate is what the
+        // post-processor uses to refuse it (post::tests::
+        // a_later_stop_with_the_same_start_dates_is_refused_not_ignored).
+        let [a, b] = described([
+            night(night1.0, night1.1, night1.2),
+            night(night1.0, night1.1, 1_790_090_000),
+        ])
+        .await;
+        assert_eq!(
+            run_id(std::slice::from_ref(&a)),
+            run_id(std::slice::from_ref(&b))
+        );
+        assert_eq!(
+            (a.stop_date_epoch, b.stop_date_epoch),
+            (Some(1_790_003_600.0), Some(1_790_090_000.0))
+        );
+    }
+
+    #[tokio::test]
+    async fn the_cdc_stop_position_is_read_from_the_task() {
+        let rule = mock!(aws_sdk_databasemigration::Client::describe_replication_tasks)
+            .then_output(|| {
+                let task = ReplicationTask::builder()
+                    .replication_task_arn(ARN)
+                    .status("stopped")
+                    .migration_type(MigrationTypeValue::Cdc)
+                    .stop_reason("STOPPED_AT_COMMIT_TIME")
+                    .cdc_stop_position("commit_time:2026-11-21T00:00:00")
+                    .build();
+                DescribeReplicationTasksOutput::builder()
+                    .replication_tasks(task)
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_databasemigration, [&rule]);
+        let task = DmsClient::new(client)
+            .describe_task(ARN)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            task.cdc_stop_position.as_deref(),
+            Some("commit_time:2026-11-21T00:00:00")
+        );
+        assert_eq!(task.migration_type, Some(RefreshType::Cdc));
+    }
+
+    #[tokio::test]
+    async fn the_rule_lock_is_kept_in_the_rules_tags() {
+        use aws_sdk_eventbridge::operation::list_tags_for_resource::ListTagsForResourceOutput;
+        use aws_sdk_eventbridge::operation::tag_resource::TagResourceOutput;
+        use aws_sdk_eventbridge::operation::untag_resource::UntagResourceOutput;
+        use aws_sdk_eventbridge::types::Tag;
+        const RULE_ARN: &str = "arn:aws:events:eu-west-1:123456789012:rule/nightly";
+        let describe = mock!(aws_sdk_eventbridge::Client::describe_rule).then_output(|| {
+            DescribeRuleOutput::builder()
+                .name("nightly")
+                .arn(RULE_ARN)
+                .build()
+        });
+        let tag = mock!(aws_sdk_eventbridge::Client::tag_resource)
+            .match_requests(|req| {
+                req.resource_arn() == Some(RULE_ARN)
+                    && req
+                        .tags()
+                        .iter()
+                        .any(|t| t.key() == rule_lock::OWNER && t.value() == "schedule:e1")
+                    && req
+                        .tags()
+                        .iter()
+                        .any(|t| t.key() == rule_lock::SINCE && t.value() == "1790000000")
+            })
+            .then_output(|| TagResourceOutput::builder().build());
+        let untag = mock!(aws_sdk_eventbridge::Client::untag_resource)
+            .match_requests(|req| {
+                req.resource_arn() == Some(RULE_ARN)
+                    && req.tag_keys().contains(&rule_lock::HANDLED_RUN.to_owned())
+            })
+            .then_output(|| UntagResourceOutput::builder().build());
+        let list = mock!(aws_sdk_eventbridge::Client::list_tags_for_resource)
+            .match_requests(|req| req.resource_arn() == Some(RULE_ARN))
+            .then_output(|| {
+                ListTagsForResourceOutput::builder()
+                    .tags(
+                        Tag::builder()
+                            .key(rule_lock::OWNER)
+                            .value("schedule:e1")
+                            .build()
+                            .unwrap(),
+                    )
+                    .tags(
+                        Tag::builder()
+                            .key(rule_lock::SINCE)
+                            .value("1790000000")
+                            .build()
+                            .unwrap(),
+                    )
+                    .tags(Tag::builder().key("team").value("dba").build().unwrap())
+                    .build()
+            });
+        let client = mock_client!(
+            aws_sdk_eventbridge,
+            RuleMode::MatchAny,
+            [&describe, &tag, &untag, &list]
+        );
+        let eb = EventBridgeClient::new(client);
+        let lock = RuleLock {
+            owner: "schedule:e1".into(),
+            since_epoch: 1_790_000_000,
+            handled_run: None,
+            alerted: false,
+        };
+        eb.set_lock("nightly", &lock).await.unwrap();
+        assert_eq!(eb.lock("nightly").await.unwrap(), Some(lock));
+        eb.clear_lock("nightly").await.unwrap();
+        assert_eq!(
+            (tag.num_calls(), untag.num_calls(), list.num_calls()),
+            (1, 2, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_event_subscriptions_status_is_read_by_name() {
+        use aws_sdk_databasemigration::operation::describe_event_subscriptions::DescribeEventSubscriptionsOutput;
+        use aws_sdk_databasemigration::types::EventSubscription;
+        let rule = mock!(aws_sdk_databasemigration::Client::describe_event_subscriptions)
+            .match_requests(|req| req.subscription_name() == Some("stack-dms-events"))
+            .then_output(|| {
+                DescribeEventSubscriptionsOutput::builder()
+                    .event_subscriptions_list(
+                        EventSubscription::builder()
+                            .cust_subscription_id("stack-dms-events")
+                            .status("no-permission")
+                            .build(),
+                    )
+                    .build()
+            });
+        let client = mock_client!(aws_sdk_databasemigration, [&rule]);
+        let status = DmsClient::new(client)
+            .event_subscription_status("stack-dms-events")
+            .await
+            .unwrap();
+        assert_eq!(status.as_deref(), Some("no-permission"));
     }
 
     #[tokio::test]

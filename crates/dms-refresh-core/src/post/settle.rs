@@ -1,0 +1,576 @@
+//! Carrying a settled group's run through, one decision per step: how did
+//! it end, which run is it, is it ours to handle, do the hooks run, what
+//! happens to the rule, and what is recorded and announced.
+
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use tracing::{error, info, warn};
+
+use super::{InvocationInfo, PostError, PostPorts, RecordAction, judge};
+use crate::config::{Config, RefreshIndicator};
+use crate::events::Continuation;
+use crate::notify::Alert;
+use crate::ports::{
+    Begin, Continuer, HookError, HookReport, LedgerOutcome, Notifier, PortError, PostRefreshHooks,
+    ReplicationTasks, RuleLock, RuleState, RunContext, RunLedger, ScheduleRule,
+};
+use crate::runs::{GroupRun, group_run, group_states, run_id};
+use crate::task::TaskInfo;
+
+/// How the group's run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// Every task finished its load (or CDC reached its stop position).
+    Finished,
+    /// A task failed, was interrupted or was left out of the run.
+    LoadFailed(Vec<(String, String)>),
+    /// CDC stopped short of its stop position, or inconsistently.
+    NotFinished(Vec<(String, String)>),
+}
+
+impl Ending {
+    fn from_group(group: GroupRun) -> Result<Self, Vec<String>> {
+        match group {
+            GroupRun::Waiting(tasks) => Err(tasks),
+            GroupRun::Finished => Ok(Self::Finished),
+            GroupRun::Failed(f) => Ok(Self::LoadFailed(f)),
+            GroupRun::NotFinished(n) => Ok(Self::NotFinished(n)),
+        }
+    }
+
+    fn tasks_text(list: &[(String, String)]) -> String {
+        list.iter()
+            .map(|(task, reason)| format!("{task}: {reason}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// The run context the hooks and the ledger see.
+pub(crate) fn context_for(
+    tasks: Vec<TaskInfo>,
+    load_complete: bool,
+    info: &InvocationInfo,
+    continuation: Option<&Continuation>,
+) -> RunContext {
+    RunContext {
+        run_id: run_id(&tasks),
+        tasks,
+        load_complete: continuation
+            .and_then(|c| c.load_complete)
+            .unwrap_or(load_complete),
+        deadline: info.hooks_deadline,
+        invocation: continuation.map_or(1, |c| c.invocation),
+    }
+}
+
+/// The task that stopped after the run with its identity was recorded done:
+/// DMS restarted it without moving any start date, so this stop cannot be
+/// told from the run already handled.
+fn stopped_after(run: &RunContext, finished_at_ms: Option<u64>) -> Option<&TaskInfo> {
+    let finished = finished_at_ms? as f64 / 1000.0;
+    run.tasks
+        .iter()
+        .find(|t| t.stop_date_epoch.is_some_and(|stop| stop > finished + 1.0))
+}
+
+/// What the hooks step left to do.
+enum Hooks {
+    Ran {
+        rows_affected: Option<u64>,
+        details: Value,
+    },
+    HandedOver(RecordAction),
+}
+
+impl<D, R, N, L, H, C> PostPorts<'_, D, R, N, L, H, C>
+where
+    D: ReplicationTasks,
+    R: ScheduleRule,
+    N: Notifier,
+    L: RunLedger,
+    H: PostRefreshHooks,
+    C: Continuer,
+{
+    /// Evaluate the group and, when its run is over, carry it through.
+    pub(super) async fn settle_group<'h>(
+        &self,
+        config: &Config,
+        tasks: Vec<TaskInfo>,
+        hint: impl Fn(&TaskInfo) -> Option<&'h str>,
+        continuation: Option<&Continuation>,
+        info: &InvocationInfo,
+    ) -> Result<RecordAction, PostError> {
+        let states = group_states(&judge(config), &tasks, hint);
+        let ending = match Ending::from_group(group_run(&states)) {
+            Ok(ending) => ending,
+            Err(waiting) => {
+                info!(waiting = ?waiting, "tasks of the group are still running; waiting for their events");
+                return Ok(RecordAction::Waiting { tasks: waiting });
+            }
+        };
+        if tasks.iter().all(|t| t.start_date_epoch.is_none()) {
+            return Err(self.unidentifiable(config, &tasks).await);
+        }
+        let run = context_for(tasks, ending == Ending::Finished, info, continuation);
+        if let Some(action) = self.claim(config, &run, info).await? {
+            return Ok(action);
+        }
+        let started = Instant::now();
+        let (rows_affected, details) = match self.hooks_step(config, &run, &ending, info).await? {
+            Hooks::HandedOver(action) => return Ok(action),
+            Hooks::Ran {
+                rows_affected,
+                details,
+            } => (rows_affected, details),
+        };
+        let rule = self.give_back_rule(config, &run, &ending, info).await?;
+        let body = json!({
+            "run_id": run.run_id,
+            "tasks": run.tasks.iter().map(|t| json!({
+                "task": t.arn, "status": t.status.as_str(), "stop_reason": t.stop_reason,
+            })).collect::<Vec<_>>(),
+            "hooks_seconds": started.elapsed().as_secs_f64(),
+            "invocations": run.invocation,
+            "rows_affected": rows_affected,
+            "hooks": details,
+            "rule": rule,
+        });
+        self.record_and_announce(config, &run, &ending, rule, rows_affected, body, info)
+            .await
+    }
+
+    /// No task of the group has a start date: the run has no identity, and
+    /// the ledger could not tell it from the next one. Nothing is masked.
+    async fn unidentifiable(&self, config: &Config, tasks: &[TaskInfo]) -> PostError {
+        let alert = Alert {
+            subject: "dms-refresh: cannot identify the run of the refresh group".into(),
+            summary: "DMS reports no start date for any task of the group; nothing was masked. \
+                      The schedule rule stays disabled."
+                .into(),
+            details: json!({ "tasks": tasks.iter().map(|t| (&t.arn, t.status.as_str())).collect::<Vec<_>>() }),
+        };
+        crate::notify::publish_if_configured(self.notifier, config, &alert).await;
+        PostError::Hooks {
+            run_id: "unknown".into(),
+            error: HookError {
+                permanent: true,
+                message: "DMS reports no start date for any task of the group".into(),
+            },
+        }
+    }
+
+    /// Claim the run in the ledger. `Some(action)` when it is not ours to
+    /// handle (a duplicate, or another invocation holds it).
+    async fn claim(
+        &self,
+        config: &Config,
+        run: &RunContext,
+        info: &InvocationInfo,
+    ) -> Result<Option<RecordAction>, PostError> {
+        match self.ledger.begin(run, &info.owner, info.lease_until).await {
+            Ok(Begin::AlreadyDone { finished_at_ms }) => {
+                if let Some(task) = stopped_after(run, finished_at_ms) {
+                    return Err(self.same_identity(config, run, info, task).await);
+                }
+                info!(run_id = %run.run_id, "run already handled; duplicate delivery ignored");
+                // What an earlier delivery could not send goes out now.
+                self.deliver(config, run, info).await?;
+                Ok(Some(RecordAction::Duplicate {
+                    run_id: run.run_id.clone(),
+                }))
+            }
+            Ok(Begin::HeldByOther { owner }) => {
+                info!(run_id = %run.run_id, %owner, "another invocation is handling this run");
+                Ok(Some(RecordAction::InProgressElsewhere {
+                    run_id: run.run_id.clone(),
+                    owner,
+                }))
+            }
+            Ok(begin) => {
+                info!(run_id = %run.run_id, ?begin, load_complete = run.load_complete, "run claimed");
+                Ok(None)
+            }
+            Err(error) => {
+                // The ledger itself is out of reach: no outbox to keep the
+                // alert in, so it is sent directly (once per attempt).
+                let alert = failure_alert(run, &error, "recording the run");
+                crate::notify::publish_if_configured(self.notifier, config, &alert).await;
+                Err(PostError::Ledger {
+                    run_id: run.run_id.clone(),
+                    error,
+                })
+            }
+        }
+    }
+
+    /// DMS restarted a task without moving any start date (the run identity
+    /// is the latest of `StartDate`, `FreshStartDate` and
+    /// `ReplicationTaskStartDate`), and it stopped after the run with that
+    /// identity was recorded done. Fail closed: alert, mask nothing.
+    async fn same_identity(
+        &self,
+        config: &Config,
+        run: &RunContext,
+        info: &InvocationInfo,
+        task: &TaskInfo,
+    ) -> PostError {
+        let error = HookError {
+            permanent: true,
+            message: format!(
+                "task {} stopped again after run {} was handled, but DMS reports the same start \
+                 dates: this stop cannot be told from the handled run; nothing was masked. Start \
+                 the refresh again (an operator request) to get a run with a new identity",
+                task.identifier, run.run_id
+            ),
+        };
+        let stop_ms = task.stop_date_epoch.map_or(0, |s| (s * 1000.0) as u64);
+        let key = format!("same-identity:{stop_ms}");
+        let alert = failure_alert(run, &error, "identifying the run");
+        if let Err(e) = self.announce(config, run, info, &key, &alert).await {
+            warn!(run_id = %run.run_id, error = %e, "the alert stays in the outbox");
+        }
+        PostError::Hooks {
+            run_id: run.run_id.clone(),
+            error,
+        }
+    }
+
+    /// Masking and the other hooks. A failed load of production data is
+    /// masked too in data-refresh mode (the adapter decides what that means
+    /// for its publish model); data-migration mode runs cutover hooks only
+    /// after a finished load; a CDC run that did not finish runs nothing.
+    async fn hooks_step(
+        &self,
+        config: &Config,
+        run: &RunContext,
+        ending: &Ending,
+        info: &InvocationInfo,
+    ) -> Result<Hooks, PostError> {
+        let runs_hooks = match ending {
+            Ending::Finished => true,
+            Ending::LoadFailed(_) => config.indicator == RefreshIndicator::DataRefresh,
+            Ending::NotFinished(_) => false,
+        };
+        if !runs_hooks || !self.hooks.is_configured() {
+            return Ok(Hooks::Ran {
+                rows_affected: None,
+                details: Value::Null,
+            });
+        }
+        match self.hooks.run(run).await {
+            Ok(HookReport::Complete {
+                rows_affected,
+                details,
+            }) => Ok(Hooks::Ran {
+                rows_affected,
+                details,
+            }),
+            Ok(HookReport::Incomplete { details }) => self
+                .hand_over(config, run, info, &details)
+                .await
+                .map(Hooks::HandedOver),
+            Err(error) => {
+                error!(run_id = %run.run_id, permanent = error.permanent, error = %error, "post-refresh hooks failed; the rule stays disabled");
+                self.fail_run(config, run, info, &error, "running the hooks")
+                    .await;
+                Err(PostError::Hooks {
+                    run_id: run.run_id.clone(),
+                    error,
+                })
+            }
+        }
+    }
+
+    /// Record a failed run and announce it once per distinct error; the
+    /// schedule rule is left disabled. A permanent failure also marks the
+    /// rule's lock as handled, so the reconciler does not retry it.
+    async fn fail_run(
+        &self,
+        config: &Config,
+        run: &RunContext,
+        info: &InvocationInfo,
+        error: &HookError,
+        doing: &str,
+    ) {
+        let outcome = LedgerOutcome::Failed {
+            error: error.message.clone(),
+            permanent: error.permanent,
+        };
+        if let Err(e) = self.ledger.finish(run, &info.owner, &outcome).await {
+            warn!(run_id = %run.run_id, error = %e, "could not record the failure in the ledger");
+        }
+        if error.permanent
+            && let Err(e) = self.mark_handled(config, run).await
+        {
+            warn!(run_id = %run.run_id, error = %e, "could not mark the rule's lock as handled");
+        }
+        let key = super::outcome_key("failed", &error.message);
+        let alert = failure_alert(run, error, doing);
+        if let Err(e) = self.announce(config, run, info, &key, &alert).await {
+            warn!(run_id = %run.run_id, error = %e, "the failure alert stays in the outbox until a retry or the reconciler sends it");
+        }
+    }
+
+    async fn hand_over(
+        &self,
+        config: &Config,
+        run: &RunContext,
+        info: &InvocationInfo,
+        details: &Value,
+    ) -> Result<RecordAction, PostError> {
+        let next = Continuation {
+            run_id: run.run_id.clone(),
+            invocation: run.invocation + 1,
+            load_complete: Some(run.load_complete),
+        };
+        info!(run_id = %run.run_id, next = next.invocation, progress = %details, "deadline reached; handing over to a new invocation");
+        if let Err(error) = self
+            .ledger
+            .finish(run, &info.owner, &LedgerOutcome::Paused)
+            .await
+        {
+            return Err(PostError::Ledger {
+                run_id: run.run_id.clone(),
+                error,
+            });
+        }
+        if let Err(e) = self.continuer.continue_run(&next).await {
+            // The run stays paused: the reconciler resumes it if no retry does.
+            let error = HookError {
+                permanent: false,
+                message: e.to_string(),
+            };
+            let key = super::outcome_key("continuation-failed", &error.message);
+            let alert = failure_alert(run, &error, "handing the run to a new invocation");
+            if let Err(e) = self.announce(config, run, info, &key, &alert).await {
+                warn!(run_id = %run.run_id, error = %e, "the alert stays in the outbox");
+            }
+            return Err(PostError::Continuation {
+                run_id: run.run_id.clone(),
+                message: e.to_string(),
+            });
+        }
+        Ok(RecordAction::Continued {
+            run_id: run.run_id.clone(),
+            invocation: next.invocation,
+        })
+    }
+
+    /// The schedule: back on after a good run (or a failed one when so
+    /// configured), but only when this project disabled it (its lock record
+    /// is on the rule); otherwise it stays as it is. A failure here is
+    /// recorded and alerted, and leaves the run resumable.
+    async fn give_back_rule(
+        &self,
+        config: &Config,
+        run: &RunContext,
+        ending: &Ending,
+        info: &InvocationInfo,
+    ) -> Result<String, PostError> {
+        let Some(rule) = config.rule_name.as_deref() else {
+            return Ok("not managed (one-time mode)".into());
+        };
+        let reenable = match ending {
+            Ending::Finished | Ending::NotFinished(_) => true,
+            Ending::LoadFailed(_) => config.reenable_rule_on_failure,
+        };
+        match self.rule_step(config, rule, run, reenable).await {
+            Ok(note) => Ok(note),
+            Err(err) => {
+                let error = HookError {
+                    permanent: !err.is_retryable(),
+                    message: format!("handing the schedule rule {rule} back failed: {err}"),
+                };
+                self.fail_run(config, run, info, &error, "re-enabling the schedule rule")
+                    .await;
+                Err(PostError::Port(err))
+            }
+        }
+    }
+
+    async fn rule_step(
+        &self,
+        config: &Config,
+        rule: &str,
+        run: &RunContext,
+        reenable: bool,
+    ) -> Result<String, PortError> {
+        let lock = self.rules.lock(rule).await?;
+        let managed = config.manages_rule().is_some();
+        let note = match (managed, reenable, lock) {
+            (true, true, Some(_)) => {
+                self.rules.set_rule_state(rule, RuleState::Enabled).await?;
+                self.rules.clear_lock(rule).await?;
+                info!(rule, run_id = %run.run_id, "schedule rule re-enabled");
+                "re-enabled"
+            }
+            (true, true, None) => "left as it was: dms-refresh did not disable it",
+            (true, false, Some(held)) => {
+                self.record_handled(rule, held, run).await?;
+                "left disabled"
+            }
+            (true, false, None) => "left as it was",
+            (false, true, Some(_)) => {
+                self.rules.clear_lock(rule).await?;
+                "not managed (one-time mode)"
+            }
+            (false, false, Some(held)) => {
+                self.record_handled(rule, held, run).await?;
+                "not managed (one-time mode)"
+            }
+            (false, _, None) => "not managed (one-time mode)",
+        };
+        Ok(note.to_owned())
+    }
+
+    /// Mark the rule's lock as handled by `run`: the reconciler leaves it be.
+    pub(super) async fn mark_handled(
+        &self,
+        config: &Config,
+        run: &RunContext,
+    ) -> Result<(), PortError> {
+        let Some(rule) = config.rule_name.as_deref() else {
+            return Ok(());
+        };
+        match self.rules.lock(rule).await? {
+            Some(held) => self.record_handled(rule, held, run).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn record_handled(
+        &self,
+        rule: &str,
+        held: RuleLock,
+        run: &RunContext,
+    ) -> Result<(), PortError> {
+        if held.handled_run.as_deref() == Some(run.run_id.as_str()) {
+            return Ok(());
+        }
+        let lock = RuleLock {
+            handled_run: Some(run.run_id.clone()),
+            ..held
+        };
+        self.rules.set_lock(rule, &lock).await
+    }
+
+    /// Keep the run's announcement in the outbox, record the run done, then
+    /// deliver: a crash or a refused publish after this leaves the message
+    /// in the outbox for the retry, a duplicate delivery or the reconciler.
+    #[allow(clippy::too_many_arguments)]
+    async fn record_and_announce(
+        &self,
+        config: &Config,
+        run: &RunContext,
+        ending: &Ending,
+        rule: String,
+        rows_affected: Option<u64>,
+        mut body: Value,
+        info: &InvocationInfo,
+    ) -> Result<RecordAction, PostError> {
+        let masked = if self.hooks.is_configured() {
+            "The hooks ran on what was loaded."
+        } else {
+            "No hooks are configured."
+        };
+        let (key, outcome, alert_subject, summary, action) = match ending {
+            Ending::Finished => (
+                "succeeded".to_owned(),
+                "succeeded",
+                format!("dms-refresh: run {} succeeded", run.run_id),
+                format!(
+                    "The refresh finished{}. Rule {rule}.",
+                    if self.hooks.is_configured() {
+                        " and the post-refresh hooks ran"
+                    } else {
+                        "; no post-refresh hooks are configured"
+                    }
+                ),
+                RecordAction::Completed {
+                    run_id: run.run_id.clone(),
+                    rows_affected,
+                },
+            ),
+            Ending::LoadFailed(failures) => (
+                "load-failed".to_owned(),
+                "load-failed",
+                format!("dms-refresh: load FAILED for run {}", run.run_id),
+                format!(
+                    "The DMS load did not finish: {}. {} Rule {rule}.",
+                    Ending::tasks_text(failures),
+                    if config.indicator == RefreshIndicator::DataRefresh {
+                        masked
+                    } else {
+                        "No cutover hooks ran (data-migration mode)."
+                    }
+                ),
+                RecordAction::LoadFailureHandled {
+                    run_id: run.run_id.clone(),
+                    rule: rule.clone(),
+                },
+            ),
+            Ending::NotFinished(tasks) => (
+                "not-finished".to_owned(),
+                "not-finished",
+                format!(
+                    "dms-refresh: replication NOT finished for run {}",
+                    run.run_id
+                ),
+                format!(
+                    "Replication stopped before its stop position, or the group is not \
+                     consistent: {}. No hooks ran; the target is not ready for cutover.",
+                    Ending::tasks_text(tasks)
+                ),
+                RecordAction::NotFinished {
+                    run_id: run.run_id.clone(),
+                },
+            ),
+        };
+        body["outcome"] = json!(outcome);
+        let alert = Alert {
+            subject: alert_subject,
+            summary,
+            details: body,
+        };
+        let message = super::announce::outgoing(run, &key, &alert);
+        let kept = self.ledger.enqueue(run, &message).await;
+        let done = LedgerOutcome::Done { rows_affected };
+        let recorded = match kept {
+            Ok(_) => self.ledger.finish(run, &info.owner, &done).await,
+            Err(e) => Err(e),
+        };
+        if let Err(error) = recorded {
+            return Err(PostError::Ledger {
+                run_id: run.run_id.clone(),
+                error,
+            });
+        }
+        self.deliver(config, run, info).await?;
+        Ok(action)
+    }
+}
+
+/// An alert that a run failed while `doing` something.
+pub(crate) fn failure_alert(run: &RunContext, error: &HookError, doing: &str) -> Alert {
+    let kind = if error.permanent {
+        "permanent: fix the cause, then re-run by hand"
+    } else {
+        "retryable: the invocation is retried, and the reconciler resumes it"
+    };
+    Alert {
+        subject: format!("dms-refresh: post-refresh FAILED for run {}", run.run_id),
+        summary: format!(
+            "Failed while {doing} ({kind}). The schedule rule stays disabled and the target \
+             must not be used until a run succeeds."
+        ),
+        details: json!({
+            "run_id": run.run_id,
+            "tasks": run.tasks.iter().map(|t| &t.arn).collect::<Vec<_>>(),
+            "load_complete": run.load_complete,
+            "error": error.message,
+            "permanent": error.permanent,
+        }),
+    }
+}

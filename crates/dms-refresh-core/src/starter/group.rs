@@ -1,0 +1,93 @@
+//! Deciding for the whole refresh group before anything starts: per task,
+//! then all-or-nothing.
+
+use tracing::warn;
+
+use super::lock::started_under_lock;
+use crate::config::Config;
+use crate::task::{StartDecision, StartType, TaskInfo, decide_start};
+
+/// One task of the group and what will be done with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedTask {
+    pub task: TaskInfo,
+    pub decision: StartDecision,
+    /// Starting or running since this invocation took the lock: an earlier
+    /// attempt of the same invocation started it.
+    pub started_under_lock: bool,
+}
+
+/// Decide per task. With `own_since` (a retry of the invocation holding the
+/// lock), a task already starting or running since then is this invocation's
+/// own start and counts as started.
+pub fn plan(
+    config: &Config,
+    tasks: Vec<TaskInfo>,
+    requested: Option<StartType>,
+    own_since: Option<u64>,
+) -> Vec<PlannedTask> {
+    tasks
+        .into_iter()
+        .map(|task| {
+            let migration_type = task.migration_type.unwrap_or(config.refresh_type);
+            if task.migration_type.is_some_and(|t| t != config.refresh_type) {
+                warn!(task = %task.arn, configured = %config.refresh_type, actual = ?task.migration_type,
+                      "the task's migration type differs from REFRESH_TYPE; deciding by the task's own");
+            }
+            let ours = task.status.is_starting_or_running()
+                && own_since.is_some_and(|since| started_under_lock(task.start_date_epoch, since));
+            let decision = if ours {
+                StartDecision::Start(requested.unwrap_or(StartType::ReloadTarget))
+            } else {
+                decide_start(&task.status, migration_type, requested)
+            };
+            PlannedTask {
+                task,
+                decision,
+                started_under_lock: ours,
+            }
+        })
+        .collect()
+}
+
+/// The rule refuses every start.
+pub fn refuse_all(plan: &mut [PlannedTask], reason: &str) {
+    for p in plan.iter_mut() {
+        if matches!(p.decision, StartDecision::Start(_)) && !p.started_under_lock {
+            p.decision = StartDecision::Skip(reason.to_owned());
+        }
+    }
+}
+
+/// A group starts all-or-nothing: when some task would start and another
+/// cannot, none is started. Returns the tasks that block (task id, reason)
+/// for the alert: every task that cannot be started as asked, and, when
+/// others could start, the busy ones. With `allow_partial` (an operator's
+/// override) the others start anyway. A group whose tasks are all busy (a
+/// run is going) blocks nothing.
+pub fn all_or_nothing(plan: &mut [PlannedTask], allow_partial: bool) -> Vec<(String, String)> {
+    let startable = plan
+        .iter()
+        .any(|p| matches!(p.decision, StartDecision::Start(_)));
+    let blockers: Vec<(String, String)> = plan
+        .iter()
+        .filter_map(|p| match &p.decision {
+            StartDecision::Skip(r) => Some((p.task.identifier.clone(), r.clone())),
+            StartDecision::Busy(r) if startable => Some((p.task.identifier.clone(), r.clone())),
+            _ => None,
+        })
+        .collect();
+    if startable && !blockers.is_empty() && !allow_partial {
+        let names: Vec<&str> = blockers.iter().map(|(id, _)| id.as_str()).collect();
+        let reason = format!(
+            "not started: the group starts all-or-nothing and {} cannot start",
+            names.join(", ")
+        );
+        for p in plan.iter_mut() {
+            if matches!(p.decision, StartDecision::Start(_)) && !p.started_under_lock {
+                p.decision = StartDecision::Skip(reason.clone());
+            }
+        }
+    }
+    blockers
+}

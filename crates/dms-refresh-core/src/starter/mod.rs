@@ -1,0 +1,951 @@
+//! The task-starter's work: understand the invocation, decide for the whole
+//! group before touching anything, take the schedule rule's lock, start the
+//! tasks, and report.
+
+mod group;
+mod lock;
+mod trigger;
+
+pub use group::{PlannedTask, all_or_nothing};
+pub use lock::{OWN_START_SKEW_SECS, RuleAccess, decide_rule_access, started_under_lock};
+pub use trigger::{EventError, Trigger, parse_trigger};
+
+use serde::Serialize;
+use tracing::{info, warn};
+
+use crate::config::{Config, RefreshType};
+use crate::notify::{Alert, publish_if_configured};
+use crate::ports::{
+    FailureKind, Notifier, PortError, ReplicationTasks, RuleLock, RuleState, ScheduleRule,
+    StartRequest,
+};
+use crate::task::{StartDecision, StartType, TaskInfo};
+
+/// What happened to one task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TaskAction {
+    Started,
+    /// Already set going: by another starter that won the race, or by an
+    /// earlier attempt of this same invocation.
+    AlreadyStarted,
+    Skipped,
+    /// Dry run: what would have been done.
+    WouldStart,
+    Failed,
+    /// DMS refused the start and the task could not be described afterwards.
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskOutcome {
+    pub task_arn: String,
+    pub task_id: String,
+    pub previous_status: String,
+    pub action: TaskAction,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_type: Option<StartType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleOutcome {
+    pub name: String,
+    pub before: RuleState,
+    pub after: RuleState,
+    /// What the starter did with the rule's lock.
+    pub lock: RuleAccess,
+}
+
+/// The starter's JSON answer, shown in the Lambda console.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StartSummary {
+    pub trigger: Trigger,
+    /// The name this invocation holds the rule's lock by.
+    pub owner: String,
+    pub mode: &'static str,
+    pub refresh_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<RuleOutcome>,
+    pub tasks: Vec<TaskOutcome>,
+}
+
+/// Why a starter invocation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StarterError {
+    #[error(transparent)]
+    Event(#[from] EventError),
+    #[error("DMS task {0} does not exist (check DMS_TASK_ARNS and the region)")]
+    TaskNotFound(String),
+    #[error("EventBridge rule {0} does not exist (check SCHEDULE_RULE_NAME)")]
+    RuleNotFound(String),
+    #[error(transparent)]
+    Port(#[from] PortError),
+    #[error("{failed} task start(s) failed; rule {rule_note}: {detail}")]
+    StartFailed {
+        failed: usize,
+        rule_note: String,
+        detail: String,
+        summary: Box<StartSummary>,
+    },
+}
+
+impl StarterError {
+    /// A short, stable name for Lambda's `errorType`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::Event(_) => "InvalidEvent",
+            Self::TaskNotFound(_) => "TaskNotFound",
+            Self::RuleNotFound(_) => "RuleNotFound",
+            Self::Port(e) if e.is_retryable() => "AwsTransientError",
+            Self::Port(_) => "AwsError",
+            Self::StartFailed { .. } => "StartFailed",
+        }
+    }
+}
+
+/// The dependencies the starter uses, borrowed for one invocation.
+#[derive(Debug)]
+pub struct StarterPorts<'a, D, R, N> {
+    pub dms: &'a D,
+    pub rules: &'a R,
+    pub notifier: &'a N,
+}
+
+/// The schedule rule as the starter found it.
+#[derive(Debug, Clone)]
+struct RuleView {
+    name: String,
+    state: RuleState,
+    access: RuleAccess,
+}
+
+/// Run one starter invocation. `request_id` is the Lambda request id.
+pub async fn start_refresh<D, R, N>(
+    config: &Config,
+    ports: &StarterPorts<'_, D, R, N>,
+    trigger: Trigger,
+    request_id: &str,
+) -> Result<StartSummary, StarterError>
+where
+    D: ReplicationTasks,
+    R: ScheduleRule,
+    N: Notifier,
+{
+    let owner = trigger.owner(request_id);
+    let (dry_run, requested, allow_partial) = match &trigger {
+        Trigger::Operator {
+            dry_run,
+            start_type,
+            allow_partial,
+        } => (*dry_run, *start_type, *allow_partial),
+        _ => (false, None, false),
+    };
+
+    // 1. Read everything before touching anything: the group, the rule, its lock.
+    let tasks = describe_group(config, ports.dms).await?;
+    let rule = read_rule(config, ports.rules, &owner, trigger.is_operator()).await?;
+    let own_since = match rule.as_ref().map(|r| &r.access) {
+        Some(RuleAccess::Resume { since_epoch }) => Some(*since_epoch),
+        _ => None,
+    };
+    let mut plan = group::plan(config, tasks, requested, own_since);
+
+    // 2. All or nothing: a task that cannot start means none is started. A
+    //    rule that refuses every start blocks nothing worth an alert.
+    let blockers = match rule.as_ref().map(|r| &r.access) {
+        Some(RuleAccess::Refuse { reason }) => {
+            warn!(%reason, "not starting");
+            group::refuse_all(&mut plan, reason);
+            Vec::new()
+        }
+        _ => all_or_nothing(&mut plan, allow_partial),
+    };
+
+    let mut summary = StartSummary {
+        trigger,
+        owner: owner.clone(),
+        mode: config.mode.as_str(),
+        refresh_type: config.refresh_type.as_str(),
+        rule: None,
+        tasks: Vec::new(),
+    };
+
+    // 3. Take the lock before starting, so that no second invocation starts a second run.
+    let to_start = plan
+        .iter()
+        .any(|p| matches!(p.decision, StartDecision::Start(_)));
+    if let (Some(rule), true, false) = (&rule, to_start, dry_run) {
+        summary.rule = Some(acquire(ports.rules, rule, &owner).await?);
+    }
+
+    // 4. Start (or report) each task.
+    let mut failures: Vec<String> = Vec::new();
+    for planned in plan {
+        let outcome = start_one(config, ports.dms, planned, dry_run, &mut failures).await;
+        summary.tasks.push(outcome);
+    }
+
+    if !blockers.is_empty() {
+        alert_blocked(config, ports.notifier, &summary, &blockers).await;
+    }
+    if failures.is_empty() {
+        return Ok(summary);
+    }
+    Err(give_back(config, ports, rule.as_ref(), summary, failures).await)
+}
+
+async fn describe_group<D: ReplicationTasks>(
+    config: &Config,
+    dms: &D,
+) -> Result<Vec<TaskInfo>, StarterError> {
+    let mut tasks = Vec::with_capacity(config.task_arns.len());
+    for arn in &config.task_arns {
+        let task = dms
+            .describe_task(arn)
+            .await?
+            .ok_or_else(|| StarterError::TaskNotFound(arn.clone()))?;
+        tasks.push(task);
+    }
+    Ok(tasks)
+}
+
+/// The rule, its state and lock, and what this invocation may do with it.
+/// `None` when no rule is configured (one-time mode without a rule).
+async fn read_rule<R: ScheduleRule>(
+    config: &Config,
+    rules: &R,
+    owner: &str,
+    operator: bool,
+) -> Result<Option<RuleView>, StarterError> {
+    let Some(name) = config.rule_name.as_deref() else {
+        return Ok(None);
+    };
+    let managed = config.manages_rule().is_some();
+    let Some(state) = rules.rule_state(name).await? else {
+        if managed {
+            return Err(StarterError::RuleNotFound(name.to_owned()));
+        }
+        warn!(
+            rule = name,
+            "the rule does not exist; the run is not recorded on it"
+        );
+        return Ok(None);
+    };
+    let lock = rules.lock(name).await?;
+    let access = decide_rule_access(name, managed, state, lock.as_ref(), owner, operator);
+    Ok(Some(RuleView {
+        name: name.to_owned(),
+        state,
+        access,
+    }))
+}
+
+/// Record the lock (tags first: a crash after this leaves an enabled rule
+/// whose stale record the next run replaces), then disable the rule.
+async fn acquire<R: ScheduleRule>(
+    rules: &R,
+    rule: &RuleView,
+    owner: &str,
+) -> Result<RuleOutcome, StarterError> {
+    let take = |disable: bool| async move {
+        let lock = RuleLock {
+            owner: owner.to_owned(),
+            since_epoch: now_epoch(),
+            handled_run: None,
+            alerted: false,
+        };
+        rules.set_lock(&rule.name, &lock).await?;
+        if disable {
+            rules
+                .set_rule_state(&rule.name, RuleState::Disabled)
+                .await?;
+            info!(rule = %rule.name, owner, "schedule rule disabled for the run");
+        }
+        Ok::<(), PortError>(())
+    };
+    match &rule.access {
+        RuleAccess::Take { disable } => take(*disable).await?,
+        RuleAccess::TakeOver { previous_owner } => {
+            info!(rule = %rule.name, %previous_owner, owner, "operator takes over the rule's lock");
+            take(false).await?;
+        }
+        RuleAccess::Resume { .. } | RuleAccess::Bypass | RuleAccess::Refuse { .. } => {}
+    }
+    let after = match &rule.access {
+        RuleAccess::Take { disable: true } => RuleState::Disabled,
+        _ => rule.state,
+    };
+    Ok(RuleOutcome {
+        name: rule.name.clone(),
+        before: rule.state,
+        after,
+        lock: rule.access.clone(),
+    })
+}
+
+fn now_epoch() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+async fn start_one<D: ReplicationTasks>(
+    config: &Config,
+    dms: &D,
+    planned: PlannedTask,
+    dry_run: bool,
+    failures: &mut Vec<String>,
+) -> TaskOutcome {
+    let task = planned.task;
+    let mut outcome = TaskOutcome {
+        task_arn: task.arn.clone(),
+        task_id: task.identifier.clone(),
+        previous_status: task.status.as_str().to_owned(),
+        action: TaskAction::Skipped,
+        start_type: None,
+        reason: None,
+    };
+    let start_type = match planned.decision {
+        StartDecision::Busy(reason) | StartDecision::Skip(reason) => {
+            info!(task = %task.arn, status = %task.status.as_str(), %reason, "task not started");
+            outcome.reason = Some(reason);
+            return outcome;
+        }
+        StartDecision::Start(_) if planned.started_under_lock => {
+            outcome.action = TaskAction::AlreadyStarted;
+            outcome.reason = Some("started by an earlier attempt of this invocation".into());
+            return outcome;
+        }
+        StartDecision::Start(start_type) => start_type,
+    };
+    outcome.start_type = Some(start_type);
+    if dry_run {
+        outcome.action = TaskAction::WouldStart;
+        return outcome;
+    }
+    let request = StartRequest {
+        task_arn: task.arn.clone(),
+        start_type,
+        cdc_stop_position: cdc_stop_position(config, &task),
+    };
+    match dms.start_task(&request).await {
+        Ok(()) => {
+            info!(task = %task.arn, start_type = start_type.as_str(), "task started");
+            outcome.action = TaskAction::Started;
+        }
+        Err(err) if err.kind == FailureKind::InvalidState => {
+            refused(dms, &task, &err, &mut outcome, failures).await;
+        }
+        Err(err) => {
+            warn!(task = %task.arn, error = %err, "task start failed");
+            failures.push(format!("{}: {err}", task.identifier));
+            outcome.action = TaskAction::Failed;
+            outcome.reason = Some(err.to_string());
+        }
+    }
+    outcome
+}
+
+/// DMS refused with `InvalidResourceStateFault`: look again. If the task is
+/// now starting or running, another invocation or an operator won the race.
+async fn refused<D: ReplicationTasks>(
+    dms: &D,
+    task: &TaskInfo,
+    err: &PortError,
+    outcome: &mut TaskOutcome,
+    failures: &mut Vec<String>,
+) {
+    match dms.describe_task(&task.arn).await {
+        Ok(Some(now)) if now.status.is_starting_or_running() => {
+            info!(task = %task.arn, status = now.status.as_str(), "task already started by another invocation");
+            outcome.action = TaskAction::AlreadyStarted;
+            outcome.reason = Some(format!(
+                "DMS refused the start because the task is already {}",
+                now.status.as_str()
+            ));
+        }
+        Ok(_) => {
+            warn!(task = %task.arn, error = %err, "task start refused");
+            failures.push(format!("{}: {err}", task.identifier));
+            outcome.action = TaskAction::Failed;
+            outcome.reason = Some(err.to_string());
+        }
+        Err(describe_err) => {
+            // It may be running: fail closed, keep the rule disabled.
+            warn!(task = %task.arn, error = %err, %describe_err, "task start refused; state unknown");
+            failures.push(format!(
+                "{}: {err}; its state could not be read ({describe_err})",
+                task.identifier
+            ));
+            outcome.action = TaskAction::Unknown;
+            outcome.reason = Some(format!(
+                "DMS refused the start and the task's state could not be read: {describe_err}"
+            ));
+        }
+    }
+}
+
+/// The group was not started because some task cannot start.
+async fn alert_blocked<N: Notifier>(
+    config: &Config,
+    notifier: &N,
+    summary: &StartSummary,
+    blockers: &[(String, String)],
+) {
+    let names = blockers
+        .iter()
+        .map(|(task, why)| format!("{task} ({why})"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let started = summary
+        .tasks
+        .iter()
+        .any(|t| t.action == TaskAction::Started);
+    let alert = Alert {
+        subject: "dms-refresh: refresh group not started".into(),
+        summary: if started {
+            format!("Started only part of the group (allow_partial): not started: {names}.")
+        } else {
+            format!(
+                "The refresh group starts all-or-nothing, and these tasks cannot start: {names}. \
+                 Nothing was started. Fix them, or send {{\"operation\": \"start\", \
+                 \"allow_partial\": true}} to start the others."
+            )
+        },
+        details: serde_json::json!({ "blocked": blockers, "run": summary }),
+    };
+    publish_if_configured(notifier, config, &alert).await;
+}
+
+/// A start failed: give the schedule back when nothing of the group runs,
+/// and alert.
+async fn give_back<D, R, N>(
+    config: &Config,
+    ports: &StarterPorts<'_, D, R, N>,
+    rule: Option<&RuleView>,
+    mut summary: StartSummary,
+    failures: Vec<String>,
+) -> StarterError
+where
+    D: ReplicationTasks,
+    R: ScheduleRule,
+    N: Notifier,
+{
+    let running: Vec<&str> = summary
+        .tasks
+        .iter()
+        .filter(|t| {
+            matches!(
+                t.action,
+                TaskAction::Started | TaskAction::AlreadyStarted | TaskAction::Unknown
+            )
+        })
+        .map(|t| t.task_id.as_str())
+        .collect();
+    let disabled_by_us = rule.filter(|r| r.access == RuleAccess::Take { disable: true });
+    // While some task of the group may be running, the rule stays disabled:
+    // that run's own post-processing must find it so.
+    let rule_note = match (disabled_by_us, rule) {
+        (Some(r), _) if !running.is_empty() => format!(
+            "{} kept disabled because task(s) {} may be running (partial start)",
+            r.name,
+            running.join(", ")
+        ),
+        (Some(r), _) => release(ports.rules, &r.name, &mut summary).await,
+        (None, Some(r)) if config.manages_rule().is_some() => format!("{} left as it was", r.name),
+        (None, _) => "not managed (one-time mode)".to_owned(),
+    };
+    let detail = failures.join("; ");
+    let alert = Alert {
+        subject: "dms-refresh: task start failed".into(),
+        summary: format!("Starting the refresh failed. Rule {rule_note}."),
+        details: serde_json::json!({ "failures": failures, "run": &summary }),
+    };
+    publish_if_configured(ports.notifier, config, &alert).await;
+    StarterError::StartFailed {
+        failed: failures.len(),
+        rule_note,
+        detail,
+        summary: Box::new(summary),
+    }
+}
+
+/// Nothing started: re-enable the rule this invocation disabled, then drop
+/// the lock record.
+async fn release<R: ScheduleRule>(rules: &R, rule: &str, summary: &mut StartSummary) -> String {
+    match rules.set_rule_state(rule, RuleState::Enabled).await {
+        Ok(()) => {
+            if let Some(r) = summary.rule.as_mut() {
+                r.after = RuleState::Enabled;
+            }
+            if let Err(err) = rules.clear_lock(rule).await {
+                warn!(rule, error = %err, "the rule is enabled again but its lock record could not be removed");
+            }
+            format!("{rule} re-enabled")
+        }
+        Err(err) => format!("{rule} could NOT be re-enabled ({err}); enable it by hand"),
+    }
+}
+
+fn cdc_stop_position(config: &Config, task: &TaskInfo) -> Option<String> {
+    let kind = task.migration_type.unwrap_or(config.refresh_type);
+    match kind {
+        RefreshType::FullLoad => None,
+        RefreshType::Cdc | RefreshType::FullLoadAndCdc => config.cdc_stop_position.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::vars;
+    use crate::fakes::{FakeDms, FakeNotifier, FakeRules, task};
+    use crate::task::TaskStatus;
+
+    const A: &str = "arn:aws:dms:eu-west-1:123456789012:task:A";
+    const B: &str = "arn:aws:dms:eu-west-1:123456789012:task:B";
+    const RULE: &str = "nightly";
+    const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:alerts";
+
+    fn config(arns: &str, mode: &str) -> Config {
+        let pairs = [
+            (vars::TASK_ARNS, arns),
+            (vars::RULE_NAME, RULE),
+            (vars::INDICATOR, "data-refresh"),
+            (vars::REFRESH_TYPE, "full-load"),
+            (vars::MODE, mode),
+            (vars::TOPIC_ARN, TOPIC),
+        ];
+        crate::fakes::config(&pairs)
+    }
+
+    fn scheduled(id: &str) -> Trigger {
+        Trigger::Schedule {
+            event_id: Some(id.into()),
+            rule_arns: vec![],
+            time: None,
+        }
+    }
+
+    fn operator(start_type: Option<StartType>, allow_partial: bool) -> Trigger {
+        Trigger::Operator {
+            dry_run: false,
+            start_type,
+            allow_partial,
+        }
+    }
+
+    struct World {
+        dms: FakeDms,
+        rules: FakeRules,
+        notifier: FakeNotifier,
+    }
+
+    impl World {
+        fn new(tasks: Vec<TaskInfo>, rule: RuleState) -> Self {
+            Self::with_rules(tasks, FakeRules::with_rule(RULE, rule))
+        }
+
+        fn with_rules(tasks: Vec<TaskInfo>, rules: FakeRules) -> Self {
+            Self {
+                dms: FakeDms::with_tasks(tasks),
+                rules,
+                notifier: FakeNotifier::default(),
+            }
+        }
+
+        async fn run(
+            &self,
+            config: &Config,
+            trigger: Trigger,
+        ) -> Result<StartSummary, StarterError> {
+            self.run_as(config, trigger, "req-1").await
+        }
+
+        async fn run_as(
+            &self,
+            config: &Config,
+            trigger: Trigger,
+            request_id: &str,
+        ) -> Result<StartSummary, StarterError> {
+            let ports = StarterPorts {
+                dms: &self.dms,
+                rules: &self.rules,
+                notifier: &self.notifier,
+            };
+            start_refresh(config, &ports, trigger, request_id).await
+        }
+
+        fn subjects(&self) -> Vec<String> {
+            self.notifier
+                .messages()
+                .into_iter()
+                .map(|(_, s, _)| s)
+                .collect()
+        }
+    }
+
+    fn actions(summary: &StartSummary) -> Vec<TaskAction> {
+        summary.tasks.iter().map(|t| t.action).collect()
+    }
+
+    #[tokio::test]
+    async fn schedule_mode_records_the_lock_disables_the_rule_then_reloads_a_stopped_task() {
+        let w = World::new(vec![task(A, TaskStatus::Stopped)], RuleState::Enabled);
+        let summary = w
+            .run(&config(A, "schedule"), scheduled("e1"))
+            .await
+            .unwrap();
+        assert_eq!(
+            w.rules.changes(),
+            vec![(RULE.to_owned(), RuleState::Disabled)]
+        );
+        assert_eq!(w.rules.lock_of(RULE).unwrap().owner, "schedule:e1");
+        let starts = w.dms.starts();
+        assert_eq!(starts.len(), 1);
+        assert_eq!(starts[0].start_type, StartType::ReloadTarget);
+        assert_eq!(summary.tasks[0].action, TaskAction::Started);
+        assert_eq!(summary.tasks[0].previous_status, "stopped");
+        assert!(w.notifier.messages().is_empty());
+
+        // A console run while the task runs starts nothing and leaves the rule alone.
+        let again = w
+            .run(&config(A, "schedule"), Trigger::Manual)
+            .await
+            .unwrap();
+        assert_eq!(again.tasks[0].action, TaskAction::Skipped);
+        assert_eq!(w.dms.starts().len(), 1);
+        assert_eq!(w.rules.changes().len(), 1);
+        assert_eq!(w.rules.lock_of(RULE).unwrap().owner, "schedule:e1");
+    }
+
+    /// Issue 9 item 5: a starter killed between disabling the rule and
+    /// starting the task; Lambda's retry of the same invocation (same event
+    /// id) finishes its own start instead of returning success.
+    #[tokio::test]
+    async fn a_retry_of_the_invocation_holding_the_lock_finishes_its_start() {
+        let now = now_epoch();
+        let w = World::with_rules(
+            vec![task(A, TaskStatus::Stopped), task(B, TaskStatus::Stopped)],
+            FakeRules::locked(RULE, "schedule:e1", now),
+        );
+        // The first attempt started A before it died.
+        w.dms.update(A, |t| {
+            t.status = TaskStatus::Running;
+            #[allow(clippy::cast_precision_loss)]
+            let started = now as f64 + 1.0;
+            t.start_date_epoch = Some(started);
+        });
+        let cfg = config(&format!("{A},{B}"), "schedule");
+        let summary = w
+            .run_as(&cfg, scheduled("e1"), "retry-request")
+            .await
+            .unwrap();
+        assert_eq!(
+            actions(&summary),
+            vec![TaskAction::AlreadyStarted, TaskAction::Started]
+        );
+        assert_eq!(w.dms.starts().len(), 1, "only B is started");
+        assert_eq!(w.rules.state(RULE), Some(RuleState::Disabled));
+        assert!(w.notifier.messages().is_empty());
+
+        // Another scheduled event (another owner) starts nothing.
+        let other = w.run(&cfg, scheduled("e2")).await.unwrap();
+        assert!(other.tasks.iter().all(|t| t.action == TaskAction::Skipped));
+        assert!(
+            w.notifier.messages().is_empty(),
+            "a run in progress is not an alert"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lost_race_is_already_started_with_the_rule_kept_disabled_and_no_alert() {
+        let w = World::new(vec![task(A, TaskStatus::Stopped)], RuleState::Enabled);
+        w.dms
+            .fail_next_start(A, FailureKind::InvalidState, "Task is being started");
+        w.dms
+            .status_after_error
+            .lock()
+            .unwrap()
+            .insert(A.into(), TaskStatus::Starting);
+        let summary = w
+            .run(&config(A, "schedule"), Trigger::Manual)
+            .await
+            .unwrap();
+        assert_eq!(summary.tasks[0].action, TaskAction::AlreadyStarted);
+        assert_eq!(w.rules.state(RULE), Some(RuleState::Disabled));
+        assert!(w.notifier.messages().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_start_re_enables_the_rule_it_disabled_drops_the_lock_and_alerts() {
+        let w = World::new(vec![task(A, TaskStatus::Stopped)], RuleState::Enabled);
+        w.dms.fail_next_start(
+            A,
+            FailureKind::Permanent,
+            "AccessDeniedFault: no dms-vpc-role",
+        );
+        let err = w
+            .run(&config(A, "schedule"), Trigger::Manual)
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "StartFailed");
+        assert!(err.to_string().contains("re-enabled"), "{err}");
+        assert_eq!(
+            w.rules.changes(),
+            vec![
+                (RULE.to_owned(), RuleState::Disabled),
+                (RULE.to_owned(), RuleState::Enabled)
+            ]
+        );
+        assert_eq!(w.rules.lock_of(RULE), None);
+        let messages = w.notifier.messages();
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].0, TOPIC);
+        assert!(
+            messages[0].2.contains("AccessDeniedFault"),
+            "{}",
+            messages[0].2
+        );
+    }
+
+    #[tokio::test]
+    async fn an_operator_takes_over_a_failed_closed_lock_and_a_failure_leaves_the_rule_disabled() {
+        let w = World::with_rules(
+            vec![task(A, TaskStatus::Failed)],
+            FakeRules::locked(RULE, "schedule:e0", 1_789_000_000),
+        );
+        w.dms
+            .fail_next_start(A, FailureKind::Transient, "throttled");
+        let err = w
+            .run(&config(A, "schedule"), operator(None, false))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("left as it was"), "{err}");
+        assert!(w.rules.changes().is_empty());
+        assert_eq!(w.rules.lock_of(RULE).unwrap().owner, "operator:req-1");
+        assert_eq!(w.notifier.messages().len(), 1);
+    }
+
+    /// Issue 9 item 5: a rule an administrator disabled on purpose (no lock
+    /// record) stops scheduled and console runs; an operator's start does
+    /// not take the lock, so the run never re-enables the rule.
+    #[tokio::test]
+    async fn a_rule_disabled_outside_the_project_is_never_taken() {
+        let w = World::new(vec![task(A, TaskStatus::Stopped)], RuleState::Disabled);
+        for trigger in [Trigger::Manual, scheduled("e1")] {
+            let summary = w.run(&config(A, "schedule"), trigger).await.unwrap();
+            assert_eq!(summary.tasks[0].action, TaskAction::Skipped);
+            let reason = summary.tasks[0].reason.clone().unwrap_or_default();
+            assert!(reason.contains("outside dms-refresh"), "{reason}");
+        }
+        assert!(w.dms.starts().is_empty());
+        let summary = w
+            .run(&config(A, "schedule"), operator(None, false))
+            .await
+            .unwrap();
+        assert_eq!(summary.tasks[0].action, TaskAction::Started);
+        assert_eq!(
+            summary.rule.as_ref().map(|r| &r.lock),
+            Some(&RuleAccess::Bypass)
+        );
+        assert!(w.rules.changes().is_empty(), "the rule stays disabled");
+        assert_eq!(
+            w.rules.lock_of(RULE),
+            None,
+            "no lock: the run will not re-enable it"
+        );
+        assert!(w.notifier.messages().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_refused_start_whose_state_cannot_be_read_fails_closed() {
+        let w = World::new(vec![task(A, TaskStatus::Stopped)], RuleState::Enabled);
+        w.dms
+            .fail_next_start(A, FailureKind::InvalidState, "Task is being started");
+        *w.dms.fail_describe_after.lock().unwrap() = Some(1);
+        let err = w
+            .run(&config(A, "schedule"), Trigger::Manual)
+            .await
+            .unwrap_err();
+        let StarterError::StartFailed { summary, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(summary.tasks[0].action, TaskAction::Unknown);
+        assert_eq!(w.rules.state(RULE), Some(RuleState::Disabled));
+        assert_eq!(w.notifier.messages().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_start_failure_after_another_task_started_keeps_the_rule_disabled() {
+        let w = World::new(
+            vec![task(A, TaskStatus::Stopped), task(B, TaskStatus::Stopped)],
+            RuleState::Enabled,
+        );
+        w.dms
+            .fail_next_start(B, FailureKind::Permanent, "AccessDeniedFault");
+        let err = w
+            .run(&config(&format!("{A},{B}"), "schedule"), Trigger::Manual)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("kept disabled"), "{err}");
+        assert_eq!(w.rules.state(RULE), Some(RuleState::Disabled));
+        assert_eq!(w.notifier.messages().len(), 1);
+    }
+
+    /// Issue 9 item 4: decide for every task first; a task that cannot start
+    /// means none is started, and the alert names it and why.
+    #[tokio::test]
+    async fn a_group_starts_all_or_nothing() {
+        let w = World::new(
+            vec![
+                task(A, TaskStatus::Stopped),
+                task(B, TaskStatus::FailedMove),
+            ],
+            RuleState::Enabled,
+        );
+        let cfg = config(&format!("{A},{B}"), "schedule");
+        let summary = w.run(&cfg, scheduled("e1")).await.unwrap();
+        assert_eq!(
+            actions(&summary),
+            vec![TaskAction::Skipped, TaskAction::Skipped]
+        );
+        assert!(
+            summary.tasks[0]
+                .reason
+                .as_deref()
+                .unwrap_or_default()
+                .contains("all-or-nothing")
+        );
+        assert!(w.dms.starts().is_empty());
+        assert!(w.rules.changes().is_empty() && w.rules.lock_of(RULE).is_none());
+        let (_, subject, body) = w.notifier.messages().remove(0);
+        assert!(subject.contains("not started"), "{subject}");
+        assert!(body.contains("B (the task's move"), "{body}");
+
+        // A busy task blocks the group too.
+        w.dms.set_status(B, TaskStatus::Running);
+        let summary = w.run(&cfg, scheduled("e2")).await.unwrap();
+        assert_eq!(
+            actions(&summary),
+            vec![TaskAction::Skipped, TaskAction::Skipped]
+        );
+        assert_eq!(w.notifier.messages().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_operator_may_start_part_of_the_group() {
+        let w = World::new(
+            vec![
+                task(A, TaskStatus::Stopped),
+                task(B, TaskStatus::FailedMove),
+            ],
+            RuleState::Enabled,
+        );
+        let cfg = config(&format!("{A},{B}"), "schedule");
+        let summary = w.run(&cfg, operator(None, true)).await.unwrap();
+        assert_eq!(
+            actions(&summary),
+            vec![TaskAction::Started, TaskAction::Skipped]
+        );
+        assert_eq!(w.rules.state(RULE), Some(RuleState::Disabled));
+        assert!(w.subjects()[0].contains("not started"));
+        assert!(w.notifier.messages()[0].2.contains("Started only part"));
+    }
+
+    #[tokio::test]
+    async fn a_busy_group_starts_nothing_without_an_alert() {
+        let w = World::new(
+            vec![task(A, TaskStatus::Running), task(B, TaskStatus::Stopping)],
+            RuleState::Enabled,
+        );
+        let summary = w
+            .run(&config(&format!("{A},{B}"), "schedule"), Trigger::Manual)
+            .await
+            .unwrap();
+        assert!(summary.rule.is_none());
+        assert!(w.rules.changes().is_empty());
+        assert!(w.notifier.messages().is_empty());
+    }
+
+    #[tokio::test]
+    async fn one_time_mode_records_the_run_but_never_toggles_the_rule() {
+        let w = World::new(vec![task(A, TaskStatus::Ready)], RuleState::Disabled);
+        let summary = w
+            .run(&config(A, "one-time"), Trigger::Manual)
+            .await
+            .unwrap();
+        assert!(w.rules.changes().is_empty());
+        assert_eq!(
+            summary.rule.as_ref().map(|r| r.after),
+            Some(RuleState::Disabled)
+        );
+        assert_eq!(w.rules.lock_of(RULE).unwrap().owner, "console:req-1");
+        assert_eq!(w.dms.starts()[0].start_type, StartType::StartReplication);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_task_is_an_error_before_anything_changes() {
+        let w = World::new(vec![task(A, TaskStatus::Stopped)], RuleState::Enabled);
+        let err = w
+            .run(&config(&format!("{A},{B}"), "schedule"), Trigger::Manual)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StarterError::TaskNotFound(ref arn) if arn == B),
+            "{err}"
+        );
+        assert!(w.rules.changes().is_empty());
+        assert!(w.dms.starts().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_missing_rule_is_an_error_before_any_start() {
+        let w = World::with_rules(vec![task(A, TaskStatus::Stopped)], FakeRules::default());
+        let err = w
+            .run(&config(A, "schedule"), Trigger::Manual)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StarterError::RuleNotFound(_)), "{err}");
+        assert!(w.dms.starts().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_changes_nothing() {
+        let w = World::new(vec![task(A, TaskStatus::Stopped)], RuleState::Enabled);
+        let trigger = Trigger::Operator {
+            dry_run: true,
+            start_type: None,
+            allow_partial: false,
+        };
+        let summary = w.run(&config(A, "schedule"), trigger).await.unwrap();
+        assert_eq!(summary.tasks[0].action, TaskAction::WouldStart);
+        assert_eq!(summary.tasks[0].start_type, Some(StartType::ReloadTarget));
+        assert!(w.rules.changes().is_empty() && w.dms.starts().is_empty());
+        assert!(w.rules.lock_of(RULE).is_none());
+    }
+
+    /// Issue 9 item 10: DMS allows starting a task whose move failed; an
+    /// operator asks for it with an explicit start type.
+    #[tokio::test]
+    async fn an_operator_starts_a_failed_move_task_on_its_old_instance() {
+        let w = World::new(vec![task(A, TaskStatus::FailedMove)], RuleState::Enabled);
+        let skipped = w
+            .run(&config(A, "schedule"), Trigger::Manual)
+            .await
+            .unwrap();
+        assert_eq!(skipped.tasks[0].action, TaskAction::Skipped);
+        let started = w
+            .run(
+                &config(A, "schedule"),
+                operator(Some(StartType::ReloadTarget), false),
+            )
+            .await
+            .unwrap();
+        assert_eq!(started.tasks[0].action, TaskAction::Started);
+        assert_eq!(w.dms.starts()[0].start_type, StartType::ReloadTarget);
+    }
+}

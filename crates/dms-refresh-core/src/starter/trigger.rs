@@ -1,0 +1,208 @@
+//! What invoked the starter: the schedule, the Lambda console, or an
+//! operator request; and the name the invocation holds the rule's lock by.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::task::StartType;
+
+/// Why the starter was invoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Trigger {
+    /// An EventBridge scheduled event.
+    Schedule {
+        /// The event's `id`: EventBridge redelivers the same event with it.
+        event_id: Option<String>,
+        rule_arns: Vec<String>,
+        time: Option<String>,
+    },
+    /// Any other JSON object, such as the Lambda console's test event.
+    Manual,
+    /// An explicit operator request (see [`OperatorRequest`]).
+    Operator {
+        dry_run: bool,
+        start_type: Option<StartType>,
+        /// Start the tasks that can start even when others of the group
+        /// cannot (the group is otherwise started all-or-nothing).
+        allow_partial: bool,
+    },
+}
+
+impl Trigger {
+    /// The lock holder's name. A retry of the same invocation has the same
+    /// name: Lambda retries an asynchronous invocation with the same request
+    /// id, and EventBridge redelivers a scheduled event with the same id.
+    pub fn owner(&self, request_id: &str) -> String {
+        match self {
+            Self::Schedule {
+                event_id: Some(id), ..
+            } => format!("schedule:{id}"),
+            Self::Schedule { event_id: None, .. } => format!("schedule:{request_id}"),
+            Self::Manual => format!("console:{request_id}"),
+            Self::Operator { .. } => format!("operator:{request_id}"),
+        }
+    }
+
+    pub fn is_operator(&self) -> bool {
+        matches!(self, Self::Operator { .. })
+    }
+}
+
+/// An explicit request: `{"operation": "start", "dry_run": true,
+/// "start_type": "reload-target", "allow_partial": false}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OperatorRequest {
+    operation: String,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    start_type: Option<String>,
+    #[serde(default)]
+    allow_partial: bool,
+}
+
+/// The invocation payload is not something the starter accepts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid starter event: {0}")]
+pub struct EventError(pub String);
+
+fn strings(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|r| {
+            r.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn text(object: &serde_json::Map<String, Value>, key: &str) -> Option<String> {
+    object.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// Classify the payload. Scheduled events and any JSON object start a refresh;
+/// an object with an `operation` key must be a well-formed operator request.
+pub fn parse_trigger(event: &Value) -> Result<Trigger, EventError> {
+    let Some(object) = event.as_object() else {
+        return Err(EventError(format!(
+            "expected a JSON object (a scheduled event, a console test event or an operator \
+             request), got {}",
+            json_kind(event)
+        )));
+    };
+    if object.get("source").and_then(Value::as_str) == Some("aws.events")
+        && object.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
+    {
+        return Ok(Trigger::Schedule {
+            event_id: text(object, "id"),
+            rule_arns: strings(object.get("resources")),
+            time: text(object, "time"),
+        });
+    }
+    if object.contains_key("operation") {
+        return operator_request(event);
+    }
+    Ok(Trigger::Manual)
+}
+
+fn operator_request(event: &Value) -> Result<Trigger, EventError> {
+    let request: OperatorRequest = serde_json::from_value(event.clone())
+        .map_err(|e| EventError(format!("operator request: {e}")))?;
+    if request.operation != "start" {
+        return Err(EventError(format!(
+            "operator request: unknown operation {:?}; the starter supports \"start\" \
+             (rollback and reconcile are post-processor requests)",
+            request.operation
+        )));
+    }
+    let start_type = request
+        .start_type
+        .map(|s| {
+            StartType::parse(&s).ok_or_else(|| {
+                EventError(format!(
+                    "operator request: start_type {s:?} is not one of {}",
+                    StartType::VALUES.join(", ")
+                ))
+            })
+        })
+        .transpose()?;
+    Ok(Trigger::Operator {
+        dry_run: request.dry_run,
+        start_type,
+        allow_partial: request.allow_partial,
+    })
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn triggers() {
+        let scheduled = json!({
+            "version": "0", "id": "9a1b", "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "123456789012", "time": "2026-11-21T00:00:00Z", "region": "eu-west-1",
+            "resources": ["arn:aws:events:eu-west-1:123456789012:rule/nightly"], "detail": {}
+        });
+        let trigger = parse_trigger(&scheduled).unwrap();
+        assert_eq!(
+            trigger,
+            Trigger::Schedule {
+                event_id: Some("9a1b".into()),
+                rule_arns: vec!["arn:aws:events:eu-west-1:123456789012:rule/nightly".into()],
+                time: Some("2026-11-21T00:00:00Z".into())
+            }
+        );
+        assert_eq!(trigger.owner("req-1"), "schedule:9a1b");
+        let console = json!({"key1": "value1", "key2": "value2", "key3": "value3"});
+        assert_eq!(parse_trigger(&console).unwrap(), Trigger::Manual);
+        assert_eq!(Trigger::Manual.owner("req-1"), "console:req-1");
+        assert_eq!(parse_trigger(&json!({})).unwrap(), Trigger::Manual);
+        let operator = parse_trigger(&json!({
+            "operation": "start", "dry_run": true, "start_type": "reload-target", "allow_partial": true
+        }))
+        .unwrap();
+        assert_eq!(
+            operator,
+            Trigger::Operator {
+                dry_run: true,
+                start_type: Some(StartType::ReloadTarget),
+                allow_partial: true,
+            }
+        );
+        assert_eq!(operator.owner("req-2"), "operator:req-2");
+        for bad in [
+            json!("start"),
+            json!([1, 2]),
+            json!(null),
+            json!(42),
+            json!({"operation": "stop"}),
+            json!({"operation": "rollback"}),
+            json!({"operation": "start", "start_type": "full"}),
+            json!({"operation": "start", "dryrun": true}),
+            json!({"operation": "start", "allow_partial": "yes"}),
+        ] {
+            let err = parse_trigger(&bad).unwrap_err();
+            assert!(
+                err.to_string().starts_with("invalid starter event"),
+                "{bad}: {err}"
+            );
+        }
+    }
+}
