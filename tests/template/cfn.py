@@ -30,13 +30,21 @@ MOTO_UNSUPPORTED = {
     "a topic's own Subscription property (used for the DMS topic)",
     "AWS::Lambda::EventInvokeConfig": "moto's CloudFormation has no Lambda EventInvokeConfig resource",
     "AWS::CloudWatch::Alarm": "moto's CloudFormation creates no CloudWatch alarms",
+    "AWS::SQS::QueuePolicy": "moto's CloudFormation has no SQS queue policy resource",
 }
 
 # Properties moto's CloudFormation ignores on create (its Lambda function passes only
 # Code, Handler, Role, Runtime, Description, MemorySize, Timeout, VpcConfig, Environment;
 # its IAM role does not attach ManagedPolicyArns). The tests resolve them statically.
 MOTO_DROPPED_PROPERTIES = {
-    "AWS::Lambda::Function": ("Architectures", "TracingConfig", "LoggingConfig", "Layers", "DeadLetterConfig"),
+    "AWS::Lambda::Function": (
+        "Architectures",
+        "TracingConfig",
+        "LoggingConfig",
+        "Layers",
+        "DeadLetterConfig",
+        "RecursiveLoop",
+    ),
     "AWS::IAM::Role": ("ManagedPolicyArns",),
     "AWS::Lambda::LayerVersion": ("LayerName (moto names it <stack>-<logical id>-<suffix>)",),
 }
@@ -283,7 +291,8 @@ def rule_violations(template: dict[str, Any], parameters: dict[str, Any]) -> lis
 
 def parameter_violations(template: dict[str, Any], parameters: dict[str, Any]) -> list[str]:
     """CloudFormation's own parameter checks: required values, AllowedValues and
-    AllowedPattern (a full match) of String and Number parameters."""
+    AllowedPattern (a full match) of String and Number parameters, MinValue and MaxValue
+    of Number parameters."""
     import re
 
     failed = []
@@ -301,6 +310,14 @@ def parameter_violations(template: dict[str, Any], parameters: dict[str, Any]) -
         pattern = spec.get("AllowedPattern")
         if pattern is not None and re.fullmatch(pattern, value) is None:
             failed.append(f"{name}: {value!r} does not match AllowedPattern")
+        if spec["Type"] == "Number" and ("MinValue" in spec or "MaxValue" in spec):
+            try:
+                number = float(value)
+            except ValueError:
+                failed.append(f"{name}: {value!r} is not a number")
+                continue
+            if number < float(spec.get("MinValue", number)) or number > float(spec.get("MaxValue", number)):
+                failed.append(f"{name}: {value!r} outside MinValue..MaxValue")
     unknown = set(parameters) - set(template.get("Parameters", {}))
     failed.extend(f"{name}: not a parameter of the template" for name in sorted(unknown))
     return failed

@@ -32,6 +32,7 @@ from conftest import ACCOUNT_ID, REGION, Aws, Prerequisites
 WILDCARD_ACTIONS = {
     "dms:DescribeReplicationTasks",
     "dms:DescribeEndpoints",
+    "dms:DescribeEventSubscriptions",
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
 }
@@ -48,6 +49,9 @@ STARTER_ACTIONS = {
     "events:DescribeRule",
     "events:DisableRule",
     "events:EnableRule",
+    "events:ListTagsForResource",
+    "events:TagResource",
+    "events:UntagResource",
     "sns:Publish",
 }
 POST_PROCESSOR_ACTIONS = {
@@ -57,8 +61,12 @@ POST_PROCESSOR_ACTIONS = {
     "xray:PutTelemetryRecords",
     "dms:DescribeReplicationTasks",
     "dms:DescribeEndpoints",
+    "dms:DescribeEventSubscriptions",
     "events:DescribeRule",
     "events:EnableRule",
+    "events:ListTagsForResource",
+    "events:TagResource",
+    "events:UntagResource",
     "sns:Publish",
     "secretsmanager:GetSecretValue",
     "lambda:InvokeFunction",
@@ -229,6 +237,7 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
     one_time = params["ScheduleOrOneTime"] == "one-time"
     has_topic = params["CreateNotificationTopic"] == "true"
     has_vpc = params["SubnetIds"] != [""]
+    use_sns = params["DmsEventDelivery"] == "sns"
     phys = deployed.physical
 
     # ---- the schedule rule (created by SAM's Schedule event of TaskStarter)
@@ -247,20 +256,57 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
     targets = aws.events.list_targets_by_rule(Rule=rule_name)["Targets"]
     w.expect("rule targets", [t["Arn"] for t in targets], [starter["FunctionArn"]])
 
-    # ---- topics
-    dms_topic = phys["DmsEventTopic"]
+    # ---- the reconciler's schedule (SAM's Schedule event of PostProcessor)
+    reconcile_name = phys.get("PostProcessorReconcile", "")
+    w.expect("reconcile rule name", reconcile_name, f"{deployed.name}-reconcile")
+    if reconcile_name:
+        reconcile = aws.events.describe_rule(Name=reconcile_name)
+        w.expect("reconcile rule schedule", reconcile.get("ScheduleExpression"), params["ReconcileSchedule"])
+        w.expect("reconcile rule state", reconcile.get("State"), "ENABLED")
+        reconcile_targets = aws.events.list_targets_by_rule(Rule=reconcile_name)["Targets"]
+        w.expect(
+            "reconcile rule targets (arn, input)",
+            [(t["Arn"], json.loads(t.get("Input", "null"))) for t in reconcile_targets],
+            [(post["FunctionArn"], {"operation": "reconcile"})],
+        )
+
+    # ---- DMS events: an SNS topic with a DMS event subscription, or an EventBridge rule
+    dms_topic = phys.get("DmsEventTopic", "")
     topic_arns = {t["TopicArn"] for t in aws.sns.list_topics()["Topics"]}
-    w.check(dms_topic in topic_arns, f"DMS topic {dms_topic} not in SNS")
+    w.check(bool(dms_topic) == use_sns, f"DMS topic present={bool(dms_topic)}, wanted {use_sns}")
     notif_topic = phys.get("NotificationTopic", "")
     w.check(bool(notif_topic) == has_topic, f"notification topic present={bool(notif_topic)}, wanted {has_topic}")
     if notif_topic:
         w.check(notif_topic in topic_arns, f"notification topic {notif_topic} not in SNS")
-    subs = aws.sns.list_subscriptions_by_topic(TopicArn=dms_topic)["Subscriptions"]
-    w.expect(
-        "DMS topic subscriptions (protocol, endpoint)",
-        [(s["Protocol"], s["Endpoint"]) for s in subs],
-        [("lambda", post["FunctionArn"])],
-    )
+    if dms_topic:
+        w.check(dms_topic in topic_arns, f"DMS topic {dms_topic} not in SNS")
+        subs = aws.sns.list_subscriptions_by_topic(TopicArn=dms_topic)["Subscriptions"]
+        w.expect(
+            "DMS topic subscriptions (protocol, endpoint)",
+            [(s["Protocol"], s["Endpoint"]) for s in subs],
+            [("lambda", post["FunctionArn"])],
+        )
+    dms_rule_name = phys.get("DmsEventRule", "")
+    w.check(bool(dms_rule_name) != use_sns, f"DMS event rule present={bool(dms_rule_name)}, wanted {not use_sns}")
+    dlq_arn_for_rule = w.queue_arn(phys["PostProcessorDeadLetterQueue"])
+    if dms_rule_name:
+        dms_rule = aws.events.describe_rule(Name=dms_rule_name)
+        w.expect(
+            "DMS event rule pattern",
+            json.loads(dms_rule.get("EventPattern", "{}")),
+            {
+                "source": ["aws.dms"],
+                "detail-type": ["DMS Replication Task State Change"],
+                "resources": w.prereq.task_arns,
+            },
+        )
+        dms_targets = aws.events.list_targets_by_rule(Rule=dms_rule_name)["Targets"]
+        w.expect(
+            "DMS event rule targets (arn, dead letters, retries)",
+            [(t["Arn"], t.get("DeadLetterConfig", {}).get("Arn"), t.get("RetryPolicy")) for t in dms_targets],
+            [(post["FunctionArn"], dlq_arn_for_rule,
+              {"MaximumRetryAttempts": 24, "MaximumEventAgeInSeconds": 21600})],
+        )
 
     # ---- functions: runtime settings and environment
     common_env = {
@@ -270,17 +316,20 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
         "REFRESH_TYPE": params["MigrationRefreshType"],
         "SCHEDULE_MODE": params["ScheduleOrOneTime"],
         "NOTIFICATION_TOPIC_ARN": notif_topic,
+        "CDC_STOP_POSITION": params["CdcStopPosition"],
         "RUST_LOG": params["LogLevel"],
     }
     expected_env = {
-        "task-starter": {**common_env, "CDC_STOP_POSITION": params["CdcStopPosition"]},
+        "task-starter": common_env,
         "post-processor": {
             **common_env,
-            "TARGET_DB_SECRET_ARN": w.prereq.db_secret_arn,
-            "MASKING_SALT_SECRET_ARN": w.prereq.salt_secret_arn,
+            "TARGET_DB_SECRET_ARN": params["TargetDbSecretArn"],
+            "MASKING_SALT_SECRET_ARN": params["MaskingSaltSecretArn"],
             "MASKING_RULES_PATH": f"/opt/{params['MaskingRulesFile']}",
             "DB_TLS_MODE": params["DbTlsMode"],
             "REENABLE_RULE_ON_FAILURE": params["ReenableRuleOnFailure"],
+            "LOCK_ALERT_AFTER_MINUTES": str(params["LockAlertAfterMinutes"]),
+            "DMS_EVENT_SUBSCRIPTION_NAME": f"{deployed.name}-dms-events" if use_sns else "",
         },
     }
     w.check(
@@ -291,7 +340,9 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
     for label, (logical, conf, timeout) in functions.items():
         env = conf.get("Environment", {}).get("Variables", {})
         for key, value in expected_env[label].items():
-            w.expect(f"{label} env {key}", env.get(key), value)
+            # A Number parameter's Ref arrives as a number from moto, as text from AWS.
+            actual = env.get(key)
+            w.expect(f"{label} env {key}", actual if actual is None else str(actual), value)
         extra = set(env) - set(expected_env[label])
         w.check(not extra, f"{label} has unexpected environment variables {sorted(extra)}")
         w.expect(f"{label} runtime", conf.get("Runtime"), "provided.al2023")
@@ -330,6 +381,7 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
     else:
         w.check(not post.get("VpcConfig", {}).get("SubnetIds"), "post-processor has a VPC config without SubnetIds")
     w.check("VpcConfig" not in w.resolved("TaskStarter"), "task-starter must not be in a VPC")
+    w.expect("post-processor recursive loop", post_props.get("RecursiveLoop"), "Allow")
 
     # ---- Lambda permissions: who may invoke each function
     def statements(function: str) -> list[dict[str, Any]]:
@@ -344,8 +396,19 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
                 out.append(s.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn", "<none>"))
         return out
 
-    w.expect("post-processor SNS permission SourceArn", source_arns(statements(post_name), "sns.amazonaws.com"), [dms_topic])
-    w.expect("post-processor EventBridge permissions", source_arns(statements(post_name), "events.amazonaws.com"), [])
+    w.expect(
+        "post-processor SNS permission SourceArn",
+        source_arns(statements(post_name), "sns.amazonaws.com"),
+        [dms_topic] if use_sns else [],
+    )
+    eventbridge_sources = [aws.events.describe_rule(Name=reconcile_name)["Arn"]] if reconcile_name else []
+    if dms_rule_name:
+        eventbridge_sources.append(aws.events.describe_rule(Name=dms_rule_name)["Arn"])
+    w.expect(
+        "post-processor EventBridge permissions",
+        sorted(source_arns(statements(post_name), "events.amazonaws.com")),
+        sorted(eventbridge_sources),
+    )
     w.expect("task-starter EventBridge permission SourceArn", source_arns(statements(starter_name), "events.amazonaws.com"), [rule["Arn"]])
     w.expect("task-starter SNS permissions", source_arns(statements(starter_name), "sns.amazonaws.com"), [])
 
@@ -358,6 +421,9 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
             "events:DescribeRule": [rule["Arn"]],
             "events:DisableRule": [rule["Arn"]],
             "events:EnableRule": [rule["Arn"]],
+            "events:ListTagsForResource": [rule["Arn"]],
+            "events:TagResource": [rule["Arn"]],
+            "events:UntagResource": [rule["Arn"]],
             "sns:Publish": [notif_topic] if has_topic else None,
         },
         "PostProcessorRole": {
@@ -365,7 +431,12 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
             "logs:PutLogEvents": [log_group_arn(w.log_group(phys["PostProcessorLogGroup"])["arn"])],
             "events:DescribeRule": [rule["Arn"]],
             "events:EnableRule": [rule["Arn"]],
-            "secretsmanager:GetSecretValue": sorted([w.prereq.db_secret_arn, w.prereq.salt_secret_arn]),
+            "events:ListTagsForResource": [rule["Arn"]],
+            "events:TagResource": [rule["Arn"]],
+            "events:UntagResource": [rule["Arn"]],
+            "secretsmanager:GetSecretValue": sorted(
+                a for a in (params["TargetDbSecretArn"], params["MaskingSaltSecretArn"]) if a
+            ) if params["TargetDbSecretArn"] else None,
             "lambda:InvokeFunction": [post["FunctionArn"]],
             "sqs:SendMessage": [dlq_arn],
             "sns:Publish": [notif_topic] if has_topic else None,
@@ -430,17 +501,21 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
         removed[res["Type"]].append(logical)
 
     subs_ = removed.get("AWS::DMS::EventSubscription", [])
-    w.expect("DMS event subscriptions", len(subs_), 1)
+    w.expect("DMS event subscriptions", len(subs_), 1 if use_sns else 0)
     for logical in subs_:
         p = w.resolved(logical)
         w.expect("DMS event subscription topic", p.get("SnsTopicArn"), dms_topic)
         w.expect("DMS event subscription source type", p.get("SourceType"), "replication-task")
         w.expect("DMS event subscription SourceIds", p.get("SourceIds"), w.prereq.task_ids)
-        w.expect("DMS event subscription categories", sorted(p.get("EventCategories", [])), ["failure", "state change"])
+        w.expect(
+            "DMS event subscription categories",
+            sorted(p.get("EventCategories", [])),
+            ["deletion", "failure", "state change"],
+        )
         w.expect("DMS event subscription enabled", p.get("Enabled"), True)
 
     policies = removed.get("AWS::SNS::TopicPolicy", [])
-    w.expect("SNS topic policies", len(policies), 1)
+    w.expect("SNS topic policies", len(policies), 1 if use_sns else 0)
     for logical in policies:
         p = w.resolved(logical)
         w.expect("DMS topic policy topics", p.get("Topics"), [dms_topic])
@@ -450,6 +525,20 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
             [(s.get("Principal"), s.get("Action"), s.get("Resource"), s.get("Condition")) for s in allows],
             [({"Service": "dms.amazonaws.com"}, "sns:Publish", dms_topic,
               {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}})],
+        )
+
+    queue_policies = removed.get("AWS::SQS::QueuePolicy", [])
+    w.expect("SQS queue policies", len(queue_policies), 0 if use_sns else 1)
+    for logical in queue_policies:
+        p = w.resolved(logical)
+        dlq = w.queue_arn(phys["PostProcessorDeadLetterQueue"])
+        w.expect("dead-letter queue policy queues", p.get("Queues"), [phys["PostProcessorDeadLetterQueue"]])
+        w.expect(
+            "dead-letter queue policy statements",
+            [(s.get("Effect"), s.get("Principal"), s.get("Action"), s.get("Resource"), s.get("Condition"))
+             for s in p["PolicyDocument"]["Statement"]],
+            [("Allow", {"Service": "events.amazonaws.com"}, "sqs:SendMessage", dlq,
+              {"ArnEquals": {"aws:SourceArn": aws.events.describe_rule(Name=dms_rule_name)["Arn"]}})],
         )
 
     invoke_configs = removed.get("AWS::Lambda::EventInvokeConfig", [])

@@ -25,13 +25,21 @@ SCENARIOS: dict[str, dict[str, str]] = {
         "ScheduleExpression": "cron(30 1 * * ? *)",
         "NotificationEmail": "dba@example.com",
     },
+    # The nightly refresh with DMS events through EventBridge instead of SNS.
+    "nightly-eventbridge": {
+        "DmsEventDelivery": "eventbridge",
+        "ReconcileSchedule": "rate(5 minutes)",
+        "LockAlertAfterMinutes": "120",
+    },
     # A one-time CDC migration of a refresh group stopped at one commit time, no
-    # notification topic, secrets under a customer-managed key.
+    # notification topic, secrets under a customer-managed key; cutover hooks, no salt.
     "one-time-cdc": {
         "MigrationRefreshIndicator": "data-migration",
         "MigrationRefreshType": "full-load-and-cdc",
         "ScheduleOrOneTime": "one-time",
         "CdcStopPosition": "commit_time:2026-11-21T00:00:00",
+        "MaskingSaltSecretArn": "",
+        "MaskingRulesFile": "cutover-hooks.toml",
         "CreateNotificationTopic": "false",
         "SecretsKmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         "DbTlsMode": "verify-full",
@@ -161,10 +169,10 @@ def test_rules_accept_exactly_the_table_of_modes(prerequisites: Prerequisites) -
     for combo in itertools.product(
         ["data-refresh", "data-migration"], ["full-load", "full-load-and-cdc", "cdc"], ["schedule", "one-time"]
     ):
-        params = stack_parameters(
-            prerequisites,
-            dict(zip(["MigrationRefreshIndicator", "MigrationRefreshType", "ScheduleOrOneTime"], combo)),
-        )
+        overrides = dict(zip(["MigrationRefreshIndicator", "MigrationRefreshType", "ScheduleOrOneTime"], combo))
+        if combo[0] == "data-migration":
+            overrides["MaskingSaltSecretArn"] = ""
+        params = stack_parameters(prerequisites, overrides)
         if not rule_violations(template, params):
             accepted.add(combo)
     assert accepted == VALID_COMBINATIONS
@@ -175,11 +183,18 @@ def test_rules_accept_exactly_the_table_of_modes(prerequisites: Prerequisites) -
     [
         ({"MigrationRefreshType": "cdc", "ScheduleOrOneTime": "one-time"}, "DataRefreshIsFullLoadOnly"),
         (
-            {"MigrationRefreshIndicator": "data-migration", "MigrationRefreshType": "full-load-and-cdc"},
+            {
+                "MigrationRefreshIndicator": "data-migration",
+                "MigrationRefreshType": "full-load-and-cdc",
+                "MaskingSaltSecretArn": "",
+            },
             "CdcTypesAreOneTimeOnly",
         ),
         ({"CdcStopPosition": "commit_time:2026-11-21T00:00:00"}, "CdcStopPositionNeedsCdc"),
         ({"SubnetIds": "subnet-0123456789abcdef0"}, "VpcNeedsSecurityGroups"),
+        ({"TargetDbSecretArn": ""}, "DataRefreshMasks"),
+        ({"MaskingSaltSecretArn": ""}, "DataRefreshMasks"),
+        ({"MigrationRefreshIndicator": "data-migration"}, "MigrationNeverMasks"),
     ],
 )
 def test_rules_reject_invalid_parameters(overrides: dict[str, str], rule: str, prerequisites: Prerequisites) -> None:
@@ -218,6 +233,9 @@ def test_transform_keeps_the_functions_build_metadata(prerequisites: Prerequisit
     ("overrides", "expected"),
     [
         ({"TargetDbSecretArn": "dms-refresh/target-db"}, "TargetDbSecretArn"),
+        ({"DmsEventDelivery": "kinesis"}, "DmsEventDelivery"),
+        ({"LockAlertAfterMinutes": "5"}, "LockAlertAfterMinutes"),
+        ({"ReconcileSchedule": "every 15 minutes"}, "ReconcileSchedule"),
         ({"MigrationRefreshType": "full"}, "MigrationRefreshType"),
         ({"ScheduleExpression": "0 0 * * *"}, "ScheduleExpression"),
         ({"CdcStopPosition": "2026-11-21"}, "CdcStopPosition"),
