@@ -301,6 +301,32 @@ def run(args: argparse.Namespace) -> int:
     if again["records"][0]["action"] != "duplicate":
         raise StepFailed("a duplicate delivery must have no effect")
 
+    step("9. The next night: the starter runs, DMS reloads the target, and its stop event is lost")
+    summary = starter.invoke(ROOT / "events" / "task-starter" / "scheduled-event-night-2.json")
+    show("starter", {t["task_id"]: t["action"] for t in summary["tasks"]})
+    if aws.rule_state() != "DISABLED":
+        raise StepFailed("expected the rule disabled by the second night's start")
+    demo_db.create(args.engine, args.rows, args.database)  # what the reload-target load writes
+    dms.stop_replication_task(ReplicationTaskArn=task_arn)
+    show("task status now", aws.task(task_arn)["Status"])
+    show("post-processor", "no event delivered")
+
+    step("10. The reconciler sweep (scheduled every 15 minutes) finishes the run")
+    sweep = post.invoke(ROOT / "events" / "post-processor" / "reconcile.json")
+    show("reconcile", sweep.get("reconcile"))
+    action = (sweep.get("reconcile") or {}).get("action") or {}
+    if action.get("action") != "completed":
+        raise StepFailed("the reconciler did not complete the run whose event was lost")
+    if aws.rule_state() != "ENABLED":
+        raise StepFailed("expected the rule enabled again after the reconciled run")
+    night2 = demo_db.sample(args.engine, args.database)
+    if any(b[1] == a[1] for b, a in zip(before, night2)):
+        raise StepFailed("the second night's e-mail addresses were not masked")
+    again = post.invoke(ROOT / "events" / "post-processor" / "reconcile.json")
+    if (again.get("reconcile") or {}).get("action") is not None:
+        raise StepFailed("a second sweep must find nothing to do")
+    show("second sweep", (again.get("reconcile") or {}).get("decision"))
+
     print("\nOK: the refresh cycle ran locally.", flush=True)
     return 0
 

@@ -416,3 +416,39 @@ async fn the_emulator_going_away_mid_start_fails_clearly_and_starts_once_after()
         "not started a second time"
     );
 }
+
+/// Issue 9 item 8: the stop event never reaches the post-processor. One
+/// reconciler sweep completes the run (masking, rule, notification) once; a
+/// second sweep and the event arriving late change nothing.
+#[tokio::test]
+async fn a_dropped_stop_event_is_completed_by_one_reconciler_sweep_once() {
+    const SWEEP: &str = r#"{"operation": "reconcile"}"#;
+    let scene = Scene::new_mariadb().await;
+    assert_eq!(scene.moto.rule_state(&scene.rule).await, "DISABLED");
+
+    let summary = scene.deliver(SWEEP, later()).await.unwrap();
+    let report = summary.reconcile.expect("a reconcile report");
+    assert!(
+        matches!(report.action, Some(RecordAction::Completed { .. })),
+        "{report:?}"
+    );
+    assert_masked_once(&scene, 200).await;
+    assert_eq!(scene.moto.rule_state(&scene.rule).await, "ENABLED");
+    assert!(
+        scene.moto.rule_tags(&scene.rule).await.is_empty(),
+        "lock released"
+    );
+    let published = scene.inbox.drain().await;
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert!(published[0].0.contains("succeeded"), "{published:?}");
+
+    let again = scene.deliver(SWEEP, later()).await.unwrap();
+    assert_eq!(again.reconcile.expect("a report").action, None);
+    let late = scene.deliver(FINISHED, later()).await.unwrap();
+    assert!(
+        matches!(late.records[0].action, RecordAction::Duplicate { .. }),
+        "{late:?}"
+    );
+    assert_masked_once(&scene, 200).await;
+    assert!(scene.inbox.drain().await.is_empty());
+}
