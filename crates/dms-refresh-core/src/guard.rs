@@ -15,6 +15,17 @@ pub struct EndpointInfo {
     pub server_name: Option<String>,
     pub port: Option<u16>,
     pub database_name: Option<String>,
+    /// A MySQL-family target that sends every table into one database
+    /// (`MySqlSettings.TargetDbType` `specific-database`): that database.
+    pub single_database: Option<String>,
+}
+
+/// A task that writes to a target endpoint, with its table mappings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MappedTask {
+    pub arn: String,
+    pub identifier: String,
+    pub table_mappings: Option<String>,
 }
 
 /// Where the post-processor is about to connect (from the database secret).
@@ -46,18 +57,38 @@ fn same_host(a: &str, b: &str) -> bool {
 /// endpoint of the same engine family, server name and port, and (when the
 /// endpoint names one) the same database.
 pub fn check_target(endpoint: &EndpointInfo, db: &DbLocation) -> Result<(), String> {
-    let refuse = |why: String| {
-        Err(format!(
-            "refusing to write: the database {}:{}{} is not the target of DMS endpoint {} ({why})",
-            db.host,
-            db.port,
-            db.dbname
-                .as_deref()
-                .map(|d| format!("/{d}"))
-                .unwrap_or_default(),
-            endpoint.identifier
-        ))
-    };
+    check_target_server(endpoint, db)?;
+    if let Some(name) = endpoint.database_name.as_deref().filter(|n| !n.is_empty())
+        && db.dbname.as_deref() != Some(name)
+    {
+        return Err(refusal(
+            endpoint,
+            db,
+            &format!("the endpoint's database is {name}"),
+        ));
+    }
+    Ok(())
+}
+
+fn refusal(endpoint: &EndpointInfo, db: &DbLocation, why: &str) -> String {
+    format!(
+        "refusing to write: the database {}:{}{} is not the target of DMS endpoint {} ({why})",
+        db.host,
+        db.port,
+        db.dbname
+            .as_deref()
+            .map(|d| format!("/{d}"))
+            .unwrap_or_default(),
+        endpoint.identifier
+    )
+}
+
+/// The server part of [`check_target`]: a target endpoint of the same engine
+/// family, server name and port. In the publish model on MySQL the places
+/// are databases named in the configuration, so the secret's database is
+/// not compared (the table mappings are, by [`check_placement`]).
+pub fn check_target_server(endpoint: &EndpointInfo, db: &DbLocation) -> Result<(), String> {
+    let refuse = |why: String| Err(refusal(endpoint, db, &why));
     if !endpoint.endpoint_type.eq_ignore_ascii_case("target") {
         return refuse(format!(
             "the endpoint is a {} endpoint",
@@ -84,10 +115,62 @@ pub fn check_target(endpoint: &EndpointInfo, db: &DbLocation) -> Result<(), Stri
     {
         return refuse(format!("the endpoint's port is {port}"));
     }
-    if let Some(name) = endpoint.database_name.as_deref().filter(|n| !n.is_empty())
-        && db.dbname.as_deref() != Some(name)
-    {
-        return refuse(format!("the endpoint's database is {name}"));
+    Ok(())
+}
+
+/// Where one task writes, for [`check_placement`].
+#[derive(Debug, Clone)]
+pub struct Writer {
+    pub task: String,
+    /// A task of the refresh group (it must write into the quarantine only).
+    pub in_group: bool,
+    pub landing: crate::placement::Landing,
+}
+
+/// The publish model's guard: the group's tasks write only into the
+/// quarantine, no task on the target writes into live, and quarantine and
+/// live are different places. Every refusal names the task and the place.
+pub fn check_placement(quarantine: &str, live: &str, writers: &[Writer]) -> Result<(), String> {
+    let refuse = |why: String| Err(format!("refusing to mask or publish: {why}"));
+    if quarantine.eq_ignore_ascii_case(live) {
+        return refuse(format!("the quarantine and live places are both {live}"));
+    }
+    for w in writers {
+        if w.landing
+            .places
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(live))
+        {
+            return refuse(format!(
+                "live ({live}) is a DMS target: task {} writes into it",
+                w.task
+            ));
+        }
+        if let Some(pattern) = w.landing.unknown.first() {
+            return refuse(format!(
+                "task {} selects schema pattern {pattern} with no transformation naming where it \
+                 lands, so it may write into live; add a schema rename rule to {quarantine}",
+                w.task
+            ));
+        }
+        let elsewhere: Vec<&str> = w
+            .landing
+            .places
+            .iter()
+            .filter(|p| !p.eq_ignore_ascii_case(quarantine))
+            .map(String::as_str)
+            .collect();
+        if w.in_group && !elsewhere.is_empty() {
+            return refuse(format!(
+                "task {} writes into {} instead of the quarantine {quarantine}; its table \
+                 mappings must rename every selected schema to {quarantine}",
+                w.task,
+                elsewhere.join(", ")
+            ));
+        }
+        if w.in_group && w.landing.places.is_empty() {
+            return refuse(format!("task {} selects no table", w.task));
+        }
     }
     Ok(())
 }
@@ -105,6 +188,7 @@ mod tests {
             server_name: Some("dev.cluster-abc.us-east-1.rds.amazonaws.com".into()),
             port: Some(5432),
             database_name: Some("app".into()),
+            single_database: None,
         }
     }
 
@@ -165,5 +249,89 @@ mod tests {
             ..db()
         };
         assert_eq!(check_target(&e, &d), Ok(()));
+    }
+}
+
+#[cfg(test)]
+mod placement_tests {
+    use super::*;
+    use crate::placement::landing;
+
+    fn writer(task: &str, in_group: bool, mappings: &str) -> Writer {
+        Writer {
+            task: task.into(),
+            in_group,
+            landing: landing(mappings, None).unwrap(),
+        }
+    }
+
+    const TO_QUARANTINE: &str = r#"{"rules":[
+        {"rule-type":"selection","rule-id":"1","rule-name":"all","object-locator":{"schema-name":"app","table-name":"%"},"rule-action":"include"},
+        {"rule-type":"transformation","rule-id":"2","rule-name":"q","rule-target":"schema","object-locator":{"schema-name":"app"},"rule-action":"rename","value":"app_quarantine"}]}"#;
+    const INTO_APP: &str = r#"{"rules":[
+        {"rule-type":"selection","rule-id":"1","rule-name":"all","object-locator":{"schema-name":"app","table-name":"%"},"rule-action":"include"}]}"#;
+    const WILDCARD: &str = r#"{"rules":[
+        {"rule-type":"selection","rule-id":"1","rule-name":"all","object-locator":{"schema-name":"%","table-name":"%"},"rule-action":"include"}]}"#;
+    const OTHER: &str = r#"{"rules":[
+        {"rule-type":"selection","rule-id":"1","rule-name":"all","object-locator":{"schema-name":"crm","table-name":"%"},"rule-action":"include"}]}"#;
+
+    /// Issue 10: the guard refuses when the quarantine is not where the DMS
+    /// task writes, when live is a DMS target, or when quarantine and live
+    /// are the same place.
+    #[test]
+    fn the_publish_guard_refuses_each_wrong_placement() {
+        let ok = [
+            writer("nightly", true, TO_QUARANTINE),
+            writer("crm-sync", false, OTHER),
+        ];
+        assert_eq!(check_placement("app_quarantine", "app", &ok), Ok(()));
+        let cases: Vec<(&str, &str, Vec<Writer>, &str)> = vec![
+            (
+                "app",
+                "app",
+                vec![writer("nightly", true, TO_QUARANTINE)],
+                "both app",
+            ),
+            (
+                "app_quarantine",
+                "app",
+                vec![writer("nightly", true, INTO_APP)],
+                "live (app) is a DMS target: task nightly",
+            ),
+            (
+                "app_quarantine",
+                "app",
+                vec![
+                    writer("nightly", true, TO_QUARANTINE),
+                    writer("legacy", false, INTO_APP),
+                ],
+                "task legacy writes into it",
+            ),
+            (
+                "app_quarantine",
+                "app",
+                vec![writer("nightly", true, WILDCARD)],
+                "schema pattern %",
+            ),
+            (
+                "app_quarantine",
+                "app",
+                vec![writer("nightly", true, OTHER)],
+                "writes into crm instead of the quarantine",
+            ),
+            (
+                "staging_q",
+                "app",
+                vec![writer("nightly", true, TO_QUARANTINE)],
+                "instead of the quarantine staging_q",
+            ),
+        ];
+        for (quarantine, live, writers, expect) in cases {
+            let err = check_placement(quarantine, live, &writers).unwrap_err();
+            assert!(
+                err.starts_with("refusing to mask or publish") && err.contains(expect),
+                "{expect}: {err}"
+            );
+        }
     }
 }

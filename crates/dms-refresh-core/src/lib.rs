@@ -10,6 +10,7 @@ pub mod fakes;
 pub mod guard;
 pub mod memory;
 pub mod notify;
+pub mod placement;
 pub mod ports;
 pub mod post;
 pub mod reconcile;

@@ -313,6 +313,13 @@ pub trait Endpoints: Sync {
         &self,
         endpoint_arn: &str,
     ) -> impl Future<Output = Result<Option<crate::guard::EndpointInfo>, PortError>> + Send;
+
+    /// Every replication task whose target is `endpoint_arn`, with its
+    /// table mappings (DescribeReplicationTasks filtered by endpoint).
+    fn tasks_writing_to(
+        &self,
+        endpoint_arn: &str,
+    ) -> impl Future<Output = Result<Vec<crate::guard::MappedTask>, PortError>> + Send;
 }
 
 /// A secret's string value. Implementations never log it.

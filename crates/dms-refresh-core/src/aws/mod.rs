@@ -12,7 +12,7 @@ use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 mod rule_lock;
 
 use crate::config::RefreshType;
-use crate::guard::EndpointInfo;
+use crate::guard::{EndpointInfo, MappedTask};
 use crate::ports::{
     Endpoints, FailureKind, Notifier, PortError, ReplicationTasks, RuleLock, RuleState,
     ScheduleRule, Secrets, StartRequest,
@@ -130,6 +130,23 @@ fn arn_filter(operation: &'static str, name: &str, arn: &str) -> Result<Filter, 
         .values(arn)
         .build()
         .map_err(|e| PortError::new(operation, FailureKind::Permanent, e.to_string()))
+}
+
+/// A MySQL-family endpoint that sends every table into one database
+/// (`MySqlSettings.TargetDbType` `specific-database`) names that database.
+fn single_database(e: &aws_sdk_databasemigration::types::Endpoint) -> Option<String> {
+    use aws_sdk_databasemigration::types::TargetDbType;
+    let specific = e
+        .my_sql_settings()
+        .and_then(|s| s.target_db_type())
+        .is_some_and(|t| *t == TargetDbType::SpecificDatabase);
+    if !specific {
+        return None;
+    }
+    e.my_sql_settings()
+        .and_then(|s| s.database_name())
+        .or(e.database_name())
+        .map(str::to_owned)
 }
 
 /// Convert the SDK's task to ours; `None` when DMS left out the ARN.
@@ -273,7 +290,49 @@ impl Endpoints for DmsClient {
                 server_name: e.server_name().map(str::to_owned),
                 port: e.port().and_then(|p| u16::try_from(p).ok()),
                 database_name: e.database_name().map(str::to_owned),
+                single_database: single_database(e),
             }))
+    }
+
+    async fn tasks_writing_to(&self, endpoint_arn: &str) -> Result<Vec<MappedTask>, PortError> {
+        const OP: &str = "DescribeReplicationTasks";
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let filter = arn_filter(OP, "endpoint-arn", endpoint_arn)?;
+            let answer = self
+                .client
+                .describe_replication_tasks()
+                .filters(filter)
+                .without_settings(false)
+                .set_marker(marker.clone())
+                .send()
+                .await;
+            let Some(output) = found(OP, answer, |e| e.is_resource_not_found_fault())? else {
+                return Ok(out);
+            };
+            // The filter matches the endpoint as source or target.
+            out.extend(
+                output
+                    .replication_tasks()
+                    .iter()
+                    .filter(|t| t.target_endpoint_arn() == Some(endpoint_arn))
+                    .filter_map(|t| {
+                        Some(MappedTask {
+                            arn: t.replication_task_arn()?.to_owned(),
+                            identifier: t
+                                .replication_task_identifier()
+                                .unwrap_or_default()
+                                .to_owned(),
+                            table_mappings: t.table_mappings().map(str::to_owned),
+                        })
+                    }),
+            );
+            marker = output.marker().filter(|m| !m.is_empty()).map(str::to_owned);
+            if marker.is_none() {
+                return Ok(out);
+            }
+        }
     }
 }
 
@@ -682,6 +741,97 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(status.as_deref(), Some("no-permission"));
+    }
+
+    /// The publish guard reads the table mappings of every task writing to
+    /// the target endpoint: DescribeReplicationTasks filtered by
+    /// `endpoint-arn` (which matches source and target endpoints alike),
+    /// with settings, across pages (`Marker`).
+    #[tokio::test]
+    async fn tasks_writing_to_an_endpoint_are_read_with_their_mappings_across_pages() {
+        const EP: &str = "arn:aws:dms:eu-west-1:123456789012:endpoint:TGT";
+        let task = |id: &str, target: &str| {
+            ReplicationTask::builder()
+                .replication_task_arn(format!("arn:aws:dms:eu-west-1:123456789012:task:{id}"))
+                .replication_task_identifier(id)
+                .target_endpoint_arn(target)
+                .table_mappings(format!(r#"{{"rules":[],"id":"{id}"}}"#))
+                .build()
+        };
+        let first = mock!(aws_sdk_databasemigration::Client::describe_replication_tasks)
+            .match_requests(|req| {
+                req.filters()[0].name() == "endpoint-arn"
+                    && req.filters()[0].values() == [EP]
+                    && req.without_settings() == Some(false)
+                    && req.marker().is_none()
+            })
+            .then_output(move || {
+                DescribeReplicationTasksOutput::builder()
+                    .replication_tasks(task("nightly", EP))
+                    .replication_tasks(task(
+                        "reverse",
+                        "arn:aws:dms:eu-west-1:123456789012:endpoint:OTHER",
+                    ))
+                    .marker("page-2")
+                    .build()
+            });
+        let second = mock!(aws_sdk_databasemigration::Client::describe_replication_tasks)
+            .match_requests(|req| req.marker() == Some("page-2"))
+            .then_output(move || {
+                DescribeReplicationTasksOutput::builder()
+                    .replication_tasks(task("legacy", EP))
+                    .build()
+            });
+        let client = mock_client!(
+            aws_sdk_databasemigration,
+            RuleMode::MatchAny,
+            [&first, &second]
+        );
+        let tasks = DmsClient::new(client).tasks_writing_to(EP).await.unwrap();
+        let ids: Vec<&str> = tasks.iter().map(|t| t.identifier.as_str()).collect();
+        assert_eq!(ids, ["nightly", "legacy"]);
+        assert!(
+            tasks[0]
+                .table_mappings
+                .as_deref()
+                .unwrap_or_default()
+                .contains("nightly")
+        );
+    }
+
+    /// `MySqlSettings.TargetDbType` `specific-database` sends every table
+    /// into the endpoint's database.
+    #[tokio::test]
+    async fn a_mysql_single_database_endpoint_names_its_database() {
+        use aws_sdk_databasemigration::operation::describe_endpoints::DescribeEndpointsOutput;
+        use aws_sdk_databasemigration::types::{
+            Endpoint, MySqlSettings, ReplicationEndpointTypeValue, TargetDbType,
+        };
+        const EP: &str = "arn:aws:dms:eu-west-1:123456789012:endpoint:TGT";
+        let rule = mock!(aws_sdk_databasemigration::Client::describe_endpoints).then_output(|| {
+            DescribeEndpointsOutput::builder()
+                .endpoints(
+                    Endpoint::builder()
+                        .endpoint_arn(EP)
+                        .endpoint_type(ReplicationEndpointTypeValue::Target)
+                        .engine_name("aurora")
+                        .database_name("shop_quarantine")
+                        .my_sql_settings(
+                            MySqlSettings::builder()
+                                .target_db_type(TargetDbType::SpecificDatabase)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+        let client = mock_client!(aws_sdk_databasemigration, [&rule]);
+        let endpoint = DmsClient::new(client)
+            .describe_endpoint(EP)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(endpoint.single_database.as_deref(), Some("shop_quarantine"));
     }
 
     #[tokio::test]
