@@ -7,12 +7,18 @@
 pub mod db;
 pub mod dict;
 pub mod error;
+mod hooks;
 pub mod ledger;
 pub mod plan;
+mod preflight;
+mod progress;
+pub mod report;
 pub mod rules;
 pub mod runner;
 pub mod secret;
+mod session;
 pub mod sql;
+mod verify;
 
 pub use db::{DbCredentials, Target, TlsMode};
 pub use error::MaskError;
