@@ -393,3 +393,31 @@ async fn run_ranges(
 pub(crate) fn range_placeholders(d: Dialect, leading: usize) -> (String, String) {
     (d.placeholder(leading + 1), d.placeholder(leading + 2))
 }
+
+/// Start a transaction whose body returns `Result<_, MaskError>`; finish it
+/// with [`end_tx`].
+pub(crate) async fn begin_tx(conn: &mut Conn, what: &str) -> Result<(), MaskError> {
+    conn.begin()
+        .await
+        .map_err(MaskError::db(format!("starting a transaction for {what}")))
+}
+
+/// Commit when the body succeeded, roll back otherwise.
+pub(crate) async fn end_tx<T>(
+    conn: &mut Conn,
+    body: Result<T, MaskError>,
+    what: &str,
+) -> Result<T, MaskError> {
+    match body {
+        Ok(v) => {
+            conn.commit()
+                .await
+                .map_err(MaskError::db(format!("committing {what}")))?;
+            Ok(v)
+        }
+        Err(e) => {
+            conn.rollback().await;
+            Err(e)
+        }
+    }
+}

@@ -31,8 +31,12 @@ pub struct TableReport {
     pub rows_before: Option<u64>,
     /// Row count at verification (None until verified).
     pub rows_after: Option<u64>,
-    /// Rows removed by `delete_where` / `truncate` (None without action).
+    /// Rows removed by `delete_where` / `truncate` (None without action);
+    /// for a rewrite, rows of quarantine not copied.
     pub rows_deleted: Option<u64>,
+    /// Rewrite: rows written into the build copy (masked or as they are).
+    /// None for in-place runs.
+    pub rows_copied: Option<u64>,
 }
 
 /// One verification check.
@@ -65,12 +69,16 @@ pub struct Timings {
     pub validation_seconds: f64,
     /// Table actions (`truncate`, `delete_where`).
     pub action_seconds: f64,
-    /// Masking updates (all chunks).
+    /// Masking updates (all chunks), or the masked copies of a rewrite.
     pub mask_seconds: f64,
+    /// Rewrite: `prepare`, `index:*` and `constraints` steps.
+    pub build_seconds: f64,
     /// Hooks.
     pub hook_seconds: f64,
     /// Verification.
     pub verify_seconds: f64,
+    /// Rewrite: `publish` and `purge` steps.
+    pub publish_seconds: f64,
 }
 
 /// The report of one `run` invocation. Serialisable; holds no row data and
@@ -89,6 +97,9 @@ pub struct RunReport {
     pub verification: Option<VerificationReport>,
     /// Time spent by this invocation.
     pub timings: Timings,
+    /// Rewrite: what the `publish` step published (also when an earlier
+    /// invocation of the run published it). `None` for in-place runs.
+    pub published: Option<PublishReport>,
     /// Things an operator should know (e.g. MySQL UPDATE triggers on masked
     /// tables, which fire during masking and cannot be disabled).
     pub warnings: Vec<String>,
@@ -99,4 +110,19 @@ impl RunReport {
     pub fn rows_masked(&self) -> u64 {
         self.tables.iter().map(|t| t.rows_masked).sum()
     }
+}
+
+/// What a publish did (no row data).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PublishReport {
+    /// Tables now in the live place.
+    pub tables: Vec<String>,
+    /// Run whose copy is live.
+    pub live_run: String,
+    /// Run whose copy is retired (None when there was no previous copy, or
+    /// it was published outside the engine).
+    pub retired_run: Option<String>,
+    /// Seconds the publish step took (0 when reported from an earlier
+    /// invocation).
+    pub seconds: f64,
 }

@@ -21,7 +21,8 @@ use crate::progress::{
     ChunkedStatement, Clock, ProgressLog, in_tx, range_placeholders, run_in_chunks, to_u64,
 };
 pub use crate::report::{
-    RunOutcome, RunReport, TableReport, Timings, VerificationCheck, VerificationReport,
+    PublishReport, RunOutcome, RunReport, TableReport, Timings, VerificationCheck,
+    VerificationReport,
 };
 use crate::rules::{HookRule, Phase, Rules};
 use crate::secret::Salt;
@@ -30,12 +31,23 @@ use crate::session::{check_run_state, check_salt, default_database, forget_salt,
 use crate::sql::{self, Dialect};
 use crate::verify::{TableCheck, failures, verify_tables};
 
-/// Test and operations knobs for [`Target::run_with`].
+/// Test and operations knobs for [`Target::run_with`] and
+/// [`Target::run_rewrite`].
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Stop (as if the deadline had passed) after this many chunks have been
     /// committed by this invocation. For tests of resume.
     pub stop_after_chunks: Option<u64>,
+    /// Rewrite only: stop (as if the deadline had passed) right before the
+    /// step with this id (e.g. `publish`), leaving it to the next
+    /// invocation. For tests of a crash between two steps.
+    pub stop_before_step: Option<String>,
+    /// Rewrite only: fail with a transient error right after the publish
+    /// swap, before its progress row is recorded, as a crash at that point
+    /// would. On PostgreSQL the swap's transaction is rolled back with it;
+    /// on MySQL the renames have committed. For tests of exactly-once
+    /// publishing.
+    pub fail_after_publish_swap: bool,
 }
 
 #[derive(Debug)]
@@ -232,6 +244,7 @@ async fn run_steps(
         hooks_run: extra.hooks_run,
         verification: extra.verification,
         timings: extra.timings,
+        published: None,
         warnings: extra.warnings,
     })
 }
@@ -295,6 +308,7 @@ async fn incomplete(
         hooks_run: extra.hooks_run,
         verification: None,
         timings: extra.timings,
+        published: None,
         warnings: extra.warnings,
     })
 }
@@ -517,6 +531,7 @@ async fn table_reports(
             chunks: to_u64(mask.chunks),
             rows_before: mask.rows_before.map(to_u64),
             rows_deleted: actions.map(|a| to_u64(a.rows)),
+            rows_copied: None,
         });
     }
     Ok(out)
