@@ -10,5 +10,8 @@ mod example;
 mod failures;
 mod hooks;
 mod ledger;
+mod places_fixture;
+mod publish;
 mod resume;
+mod rewrite;
 mod strategies;
