@@ -22,6 +22,7 @@ use crate::plan::TablePlan;
 use crate::progress::{
     ChunkedStatement, Clock, ProgressLog, begin_tx, end_tx, range_placeholders, run_in_chunks,
 };
+use crate::publish::fk_checks_off;
 use crate::rewrite_sql::{
     CopyRows, add_constraint_sql, add_foreign_keys_sql, comment_sql, copy_sql, create_like_sql,
     index_sql, own_sequence_sql, recreate_place_sql,
@@ -328,6 +329,11 @@ pub(crate) async fn add_constraints(
     copies: &[TableCopy],
 ) -> Result<(), MaskError> {
     let d = conn.dialect();
+    if d == Dialect::MySql {
+        // Add keys in place, without a table rebuild (`verify` checks
+        // orphans), even if a `before` hook turned checks on.
+        fk_checks_off(conn).await?;
+    }
     once!(log, conn, "constraints", {
         let (fks, _) = carried_foreign_keys(conn, quarantine, copies).await?;
         // MySQL re-runs this step after a crash: skip keys already there.

@@ -310,7 +310,10 @@ impl DeveloperGrant {
             .join(", ");
         let place = quote_ident(d, live);
         Ok(match d {
-            Dialect::MySql => vec![format!("GRANT {privs} ON {place}.* TO {to}")],
+            Dialect::MySql => vec![format!(
+                "GRANT {privs} ON {}.* TO {to}",
+                quote_ident(d, &escape_grant_wildcards(live))
+            )],
             Dialect::Postgres => {
                 let mut v = vec![
                     format!("GRANT USAGE ON SCHEMA {place} TO {to}"),
@@ -340,6 +343,12 @@ impl DeveloperGrant {
             ],
         })
     }
+}
+
+/// MySQL database-level grants treat `_` and `%` in the database name as
+/// wildcards: escape them so a grant on `app_live` means exactly that database.
+fn escape_grant_wildcards(db: &str) -> String {
+    db.replace('_', "\\_").replace('%', "\\%")
 }
 
 /// What a rewrite publishes where, and to whom.
@@ -440,6 +449,10 @@ mod tests {
         assert_eq!(
             g.grant_sql(Dialect::MySql, "app").unwrap(),
             vec!["GRANT SELECT ON `app`.* TO 'dev.x'@'10.0.%'"]
+        );
+        assert_eq!(
+            g.grant_sql(Dialect::MySql, "app_live").unwrap(),
+            vec!["GRANT SELECT ON `app\\_live`.* TO 'dev.x'@'10.0.%'"]
         );
         assert!(g.grant_sql(Dialect::Postgres, "app").is_err());
         let t = &DeveloperGrant::parse_list("'d'@'%'=TRUNCATE").unwrap()[0];

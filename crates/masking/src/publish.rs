@@ -386,6 +386,14 @@ impl PublishStep<'_> {
     }
 }
 
+/// MySQL: `SET FOREIGN_KEY_CHECKS = 0` for this session.
+pub(crate) async fn fk_checks_off(conn: &mut Conn) -> Result<(), MaskError> {
+    conn.raw("SET FOREIGN_KEY_CHECKS = 0")
+        .await
+        .map(|_| ())
+        .map_err(MaskError::db("disabling foreign key checks"))
+}
+
 /// Empty the quarantine tables after a publish (PostgreSQL: one `TRUNCATE`
 /// with the progress row; MySQL: `TRUNCATE` per table, at least once).
 pub(crate) async fn purge_quarantine(
@@ -429,6 +437,7 @@ pub(crate) async fn purge_quarantine(
             end_tx(conn, body, "the purge").await
         }
         Dialect::MySql => {
+            fk_checks_off(conn).await?;
             for t in &tables {
                 conn.raw(&format!("TRUNCATE TABLE {t}"))
                     .await
