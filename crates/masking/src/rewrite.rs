@@ -35,7 +35,9 @@ use crate::report::{
 use crate::rules::{HookRule, Origin, Phase, Rules, TableRules, is_valid_identifier};
 use crate::runner::{RunOptions, salt_binds, verification_probes};
 use crate::secret::Salt;
-use crate::session::{check_run_state, check_salt, forget_salt, prepare_session};
+use crate::session::{
+    IN_PLACE_STEPS, check_run_kind, check_run_state, check_salt, forget_salt, prepare_session,
+};
 use crate::sql::{self, Dialect, TableRef};
 use crate::verify::{TableCheck, failures, verify_tables};
 
@@ -488,6 +490,7 @@ impl Rewrite<'_> {
         mut extra: Extra,
     ) -> Result<RunReport, MaskError> {
         let progress = self.log.load(conn).await?;
+        check_run_kind(self.log.run_id(), &progress, &IN_PLACE_STEPS, "rewrite")?;
         for step in self.steps() {
             let id = step_id(&step);
             if progress.get(&id).is_some_and(|p| p.done) {

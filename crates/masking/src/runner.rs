@@ -27,7 +27,10 @@ pub use crate::report::{
 use crate::rules::{HookRule, Phase, Rules};
 use crate::secret::Salt;
 pub use crate::session::MIN_SALT_LEN;
-use crate::session::{check_run_state, check_salt, default_database, forget_salt, prepare_session};
+use crate::session::{
+    REWRITE_STEPS, check_run_kind, check_run_state, check_salt, default_database, forget_salt,
+    prepare_session,
+};
 use crate::sql::{self, Dialect};
 use crate::verify::{TableCheck, failures, verify_tables};
 
@@ -213,6 +216,7 @@ async fn run_steps(
     mut extra: Extra,
 ) -> Result<RunReport, MaskError> {
     let progress = ctx.log.load(conn).await?;
+    check_run_kind(ctx.log.run_id(), &progress, &REWRITE_STEPS, "in-place run")?;
     for step in steps(ctx.rules, plans) {
         let id = step_id(&step);
         if progress.get(&id).is_some_and(|p| p.done) {

@@ -2,8 +2,11 @@
 //! check, the session settings (salt variable, `sql_mode`, foreign-key
 //! checks) and the run-state check against the ledger.
 
+use std::collections::HashMap;
+
 use crate::db::{Bind, Conn, Target, Val};
 use crate::error::MaskError;
+use crate::progress::StepState;
 use crate::secret::Salt;
 use crate::sql::{Dialect, numbered};
 
@@ -130,5 +133,36 @@ pub(crate) async fn check_run_state(
             .await
             .map(|_| ())
             .map_err(MaskError::db("recording the rules fingerprint")),
+    }
+}
+
+/// Step ids only an in-place run has.
+pub(crate) const IN_PLACE_STEPS: [&str; 2] = ["actions:", "mask:"];
+/// Step ids only a rewrite has.
+pub(crate) const REWRITE_STEPS: [&str; 6] = [
+    "prepare",
+    "copy:",
+    "index:",
+    "constraints",
+    "publish",
+    "purge",
+];
+
+/// A run id belongs to one kind of run: refuse to continue a run whose
+/// progress has steps of the other kind (`other` prefixes).
+pub(crate) fn check_run_kind(
+    run_id: &str,
+    progress: &HashMap<String, StepState>,
+    other: &[&str],
+    kind: &str,
+) -> Result<(), MaskError> {
+    match progress
+        .keys()
+        .find(|step| other.iter().any(|o| step.starts_with(o)))
+    {
+        Some(step) => Err(MaskError::Ledger(format!(
+            "run `{run_id}` has step `{step}` of another kind of run; a {kind} needs its own run id"
+        ))),
+        None => Ok(()),
     }
 }

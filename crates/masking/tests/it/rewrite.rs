@@ -391,6 +391,27 @@ async fn refusals_before_any_write(d: Dialect) {
         "is generated",
     )
     .await;
+    // A run id started in place cannot continue as a rewrite.
+    let countries = "[tables.countries.columns]\nname = { strategy = \"null\" }\n";
+    db.exec(&format!(
+        "CREATE TABLE {}.countries (code CHAR(2) PRIMARY KEY, name VARCHAR(40))",
+        default_schema(&db)
+    ))
+    .await;
+    assert_complete(&db.mask("in-place-first", &rules(countries)).await.unwrap());
+    let e = db
+        .target
+        .run_rewrite(
+            "in-place-first",
+            &rules(countries),
+            &salt(),
+            &p,
+            far(),
+            RunOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("another kind of run"), "{e}");
     // A qualified name using the live place is the published table.
     let ok = format!(
         "[tables.\"{}.customers\".columns]\nemail = {{ strategy = \"email\" }}\n",
