@@ -1,6 +1,7 @@
 //! The steps of a rewrite that build the masked copy in the build place:
 //! `prepare` (empty tables with the quarantine definitions), `copy:<t>`
-//! (masked `INSERT ... SELECT` in key chunks), `index:<t>` (PostgreSQL:
+//! (masked rows in key chunks: MySQL `INSERT ... SELECT`, PostgreSQL staged
+//! through a temporary table so that parallel workers compute them), `index:<t>` (PostgreSQL:
 //! keys and indexes after the data) and `constraints` (foreign keys among
 //! the copied tables; PostgreSQL sequences to max+1).
 //!
@@ -20,15 +21,18 @@ use crate::error::MaskError;
 use crate::hooks::sync_owned_sequences;
 use crate::plan::TablePlan;
 use crate::progress::{
-    ChunkedStatement, Clock, ProgressLog, begin_tx, end_tx, range_placeholders, run_in_chunks,
+    BoundStatement, ChunkWork, ChunkedStatement, Clock, ProgressLog, begin_tx, end_tx,
+    range_placeholders, run_in_chunks,
 };
 use crate::publish::fk_checks_off;
 use crate::rewrite_sql::{
-    CopyRows, add_constraint_sql, add_foreign_keys_sql, comment_sql, copy_sql, create_like_sql,
-    index_sql, own_sequence_sql, recreate_place_sql,
+    CopyRows, STAGE_SALT, STAGE_SALT_SQL, STAGE_TABLE, add_constraint_sql, add_foreign_keys_sql,
+    comment_sql, copy_sql, create_like_sql, index_sql, masked_select_sql, own_sequence_sql,
+    recreate_place_sql, staged_copy_sql,
 };
 use crate::rules::Settings;
 use crate::runner::mask_sets;
+use crate::secret::Salt;
 use crate::sql::{self, Dialect, TableRef, quote_ident};
 
 /// One table of quarantine and its copy in build.
@@ -48,9 +52,10 @@ pub(crate) struct TableCopy {
 
 impl TableCopy {
     /// `(quoted column, expression)` of every copied column: the masking
-    /// expression for masked columns, the column itself otherwise.
-    pub(crate) fn select_list(&self, d: Dialect) -> Vec<(String, String)> {
-        let masked = mask_sets(d, &self.plan);
+    /// expression (with the salt fragment `salt`) for masked columns, the
+    /// column itself otherwise.
+    pub(crate) fn select_list(&self, d: Dialect, salt: &str) -> Vec<(String, String)> {
+        let masked = mask_sets(d, &self.plan, salt);
         self.columns
             .iter()
             .map(|c| {
@@ -72,33 +77,25 @@ impl TableCopy {
         }
     }
 
-    /// The chunked copy statement of this table.
-    pub(crate) fn statement<'a>(
-        &'a self,
-        d: Dialect,
-        step: &'a str,
-        settings: &Settings,
-        binds: Vec<Bind<'a>>,
-    ) -> ChunkedStatement<'a> {
-        let cols = self.select_list(d);
-        let del = self.plan.rules.delete_where.as_deref();
-        let (lo, hi) = range_placeholders(d, binds.len());
-        let src = &self.plan.tref;
-        // A truncated table copies nothing: one statement, no chunks.
-        let int_pk = self
-            .plan
+    /// The chunking key; a truncated table copies nothing, in one statement.
+    fn chunk_key(&self) -> Option<&str> {
+        self.plan
             .int_pk
             .as_deref()
-            .filter(|_| !self.plan.rules.truncate);
-        ChunkedStatement {
-            step,
-            what: format!("copying {src} into {}", self.build),
-            source: src,
-            int_pk,
-            threshold: settings.chunk_threshold,
-            chunk_size: self.plan.rules.chunk_size.unwrap_or(settings.chunk_size),
+            .filter(|_| !self.plan.rules.truncate)
+    }
+
+    /// MySQL: one prepared `INSERT ... SELECT` per chunk (the salt is the
+    /// session variable).
+    fn insert_work(&self) -> BoundStatement<'static> {
+        let d = Dialect::MySql;
+        let cols = self.select_list(d, d.salt_placeholder());
+        let del = self.plan.rules.delete_where.as_deref();
+        let src = &self.plan.tref;
+        let (lo, hi) = range_placeholders(d, 0);
+        BoundStatement {
             whole: copy_sql(d, &self.build, src, &cols, self.rows(), del),
-            ranged: match int_pk {
+            ranged: match self.chunk_key() {
                 Some(pk) => copy_sql(
                     d,
                     &self.build,
@@ -113,7 +110,34 @@ impl TableCopy {
                 ),
                 None => String::new(),
             },
-            binds,
+            binds: Vec::new(),
+        }
+    }
+
+    /// The chunked copy of this table.
+    pub(crate) fn statement<'a>(
+        &'a self,
+        d: Dialect,
+        step: &'a str,
+        settings: &Settings,
+        salt: &'a Salt,
+    ) -> ChunkedStatement<'a, CopyWork<'a>> {
+        let src = &self.plan.tref;
+        ChunkedStatement {
+            step,
+            what: format!("copying {src} into {}", self.build),
+            source: src,
+            int_pk: self.chunk_key(),
+            threshold: settings.chunk_threshold,
+            chunk_size: self.plan.rules.chunk_size.unwrap_or(settings.chunk_size),
+            work: match d {
+                Dialect::MySql => CopyWork::Insert(self.insert_work()),
+                Dialect::Postgres => CopyWork::Staged(StagedCopy {
+                    copy: self,
+                    cols: self.select_list(d, STAGE_SALT),
+                    salt: salt.expose(),
+                }),
+            },
         }
     }
 
@@ -137,6 +161,71 @@ impl TableCopy {
     }
 }
 
+/// How a chunk of a copy writes its rows.
+#[derive(Debug)]
+pub(crate) enum CopyWork<'a> {
+    /// MySQL: `INSERT ... SELECT` with the masking expressions.
+    Insert(BoundStatement<'a>),
+    /// PostgreSQL: staged through a temporary table (parallel workers).
+    Staged(StagedCopy<'a>),
+}
+
+impl ChunkWork for CopyWork<'_> {
+    async fn apply(&self, conn: &mut Conn, range: Option<(i64, i64)>) -> Result<u64, sqlx::Error> {
+        match self {
+            CopyWork::Insert(w) => w.apply(conn, range).await,
+            CopyWork::Staged(w) => w.apply(conn, range).await,
+        }
+    }
+}
+
+/// PostgreSQL: the masked rows of a chunk computed by `CREATE TEMPORARY
+/// TABLE AS` (which can use parallel workers, unlike `INSERT ... SELECT`)
+/// and inserted into the build table, in the chunk's transaction.
+pub(crate) struct StagedCopy<'a> {
+    copy: &'a TableCopy,
+    /// Select list with the `current_setting('dmsr.salt')` salt fragment.
+    cols: Vec<(String, String)>,
+    salt: &'a str,
+}
+
+impl std::fmt::Debug for StagedCopy<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StagedCopy({})", self.copy.build)
+    }
+}
+
+impl ChunkWork for StagedCopy<'_> {
+    async fn apply(&self, conn: &mut Conn, range: Option<(i64, i64)>) -> Result<u64, sqlx::Error> {
+        let d = Dialect::Postgres;
+        let c = self.copy;
+        // Range bounds are integers read from the table: written as literals
+        // (CREATE TABLE AS takes no bind parameters).
+        let (lo, hi) = range.map_or((String::new(), String::new()), |(lo, hi)| {
+            (lo.to_string(), hi.to_string())
+        });
+        let rows = match (range, c.chunk_key()) {
+            (Some(_), Some(pk)) => CopyRows::Range {
+                pk,
+                lo: &lo,
+                hi: &hi,
+            },
+            _ => c.rows(),
+        };
+        let del = c.plan.rules.delete_where.as_deref();
+        let select = masked_select_sql(d, &c.plan.tref, &self.cols, rows, del);
+        let [setup, stage, insert] = staged_copy_sql(&c.build, &self.cols, &select);
+        conn.execute(STAGE_SALT_SQL, &[Bind::Str(self.salt)])
+            .await?;
+        conn.raw(&setup).await?;
+        conn.raw(&stage).await?;
+        let n = conn.raw(&insert).await?;
+        conn.raw(&format!("DROP TABLE {}", quote_ident(d, STAGE_TABLE)))
+            .await?;
+        Ok(n)
+    }
+}
+
 /// Copy one table (exactly once per chunk). `false` when stopped early.
 pub(crate) async fn copy_table(
     log: &ProgressLog<'_>,
@@ -144,10 +233,10 @@ pub(crate) async fn copy_table(
     step: &str,
     copy: &TableCopy,
     settings: &Settings,
-    binds: Vec<Bind<'_>>,
+    salt: &Salt,
     clock: &mut Clock,
 ) -> Result<bool, MaskError> {
-    let stmt = copy.statement(conn.dialect(), step, settings, binds);
+    let stmt = copy.statement(conn.dialect(), step, settings, salt);
     run_in_chunks(log, conn, &stmt, clock).await
 }
 

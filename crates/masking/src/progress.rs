@@ -4,8 +4,8 @@
 //! `(run_id, step)`. A step's effect and the update of its row commit in one
 //! transaction, with the row locked `FOR UPDATE` first, so a step (or a chunk
 //! of a step) is applied exactly once across crashes, retries and racing
-//! runners. [`run_in_chunks`] is that protocol for one statement applied to a
-//! table in primary-key ranges; [`Clock`] decides when an invocation stops.
+//! runners. [`run_in_chunks`] is that protocol for work ([`ChunkWork`])
+//! applied to a table in primary-key ranges; [`Clock`] decides when an invocation stops.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -248,9 +248,40 @@ impl Clock {
     }
 }
 
-/// One statement applied to a table, whole or in primary-key ranges.
+/// What a chunk does to the rows of its key range, inside the chunk's
+/// transaction. Returns the rows written.
+pub(crate) trait ChunkWork {
+    /// Apply to the rows with `lo < key <= hi`, or to all rows (`None`).
+    async fn apply(&self, conn: &mut Conn, range: Option<(i64, i64)>) -> Result<u64, sqlx::Error>;
+}
+
+/// One prepared statement for the whole table, another for a key range
+/// (binds after `binds`: `lo`, `hi`).
 #[derive(Debug)]
-pub(crate) struct ChunkedStatement<'a> {
+pub(crate) struct BoundStatement<'a> {
+    pub whole: String,
+    pub ranged: String,
+    /// Leading binds of both statements (the salt on PostgreSQL).
+    pub binds: Vec<Bind<'a>>,
+}
+
+impl ChunkWork for BoundStatement<'_> {
+    async fn apply(&self, conn: &mut Conn, range: Option<(i64, i64)>) -> Result<u64, sqlx::Error> {
+        match range {
+            None => conn.execute(&self.whole, &self.binds).await,
+            Some((lo, hi)) => {
+                let mut binds = self.binds.clone();
+                binds.push(Bind::I64(lo));
+                binds.push(Bind::I64(hi));
+                conn.execute(&self.ranged, &binds).await
+            }
+        }
+    }
+}
+
+/// Work applied to a table, whole or in primary-key ranges.
+#[derive(Debug)]
+pub(crate) struct ChunkedStatement<'a, W> {
     /// Step id.
     pub step: &'a str,
     /// What the statement does, for logs and errors (e.g. `masking app.t`).
@@ -263,22 +294,18 @@ pub(crate) struct ChunkedStatement<'a> {
     pub threshold: u64,
     /// Rows per chunk.
     pub chunk_size: u64,
-    /// The statement for the whole table.
-    pub whole: String,
-    /// The statement for one range: binds after `binds` are `lo`, `hi`.
-    pub ranged: String,
-    /// Leading binds of both statements (the salt on PostgreSQL).
-    pub binds: Vec<Bind<'a>>,
+    /// What each chunk does.
+    pub work: W,
 }
 
 /// Apply `stmt` with the exactly-once chunk protocol. On the first visit the
 /// step row records `COUNT(*)` of the source (`rows_before`) and, when
 /// chunked, the key below the first one. Returns `false` when it stopped
 /// early (deadline or test limit).
-pub(crate) async fn run_in_chunks(
+pub(crate) async fn run_in_chunks<W: ChunkWork>(
     log: &ProgressLog<'_>,
     conn: &mut Conn,
-    stmt: &ChunkedStatement<'_>,
+    stmt: &ChunkedStatement<'_, W>,
     clock: &mut Clock,
 ) -> Result<bool, MaskError> {
     let existing = log.load(conn).await?.remove(stmt.step);
@@ -294,10 +321,10 @@ pub(crate) async fn run_in_chunks(
 
 /// Count the source, decide whether to chunk, create the step row; returns
 /// the start key when chunked.
-async fn first_visit(
+async fn first_visit<W>(
     log: &ProgressLog<'_>,
     conn: &mut Conn,
-    stmt: &ChunkedStatement<'_>,
+    stmt: &ChunkedStatement<'_, W>,
 ) -> Result<Option<i64>, MaskError> {
     let d = conn.dialect();
     let table = stmt.source.to_string();
@@ -329,17 +356,17 @@ async fn first_visit(
         .and_then(|e| e.last_key))
 }
 
-async fn run_whole(
+async fn run_whole<W: ChunkWork>(
     log: &ProgressLog<'_>,
     conn: &mut Conn,
-    stmt: &ChunkedStatement<'_>,
+    stmt: &ChunkedStatement<'_, W>,
     clock: &mut Clock,
 ) -> Result<(), MaskError> {
     let t0 = Instant::now();
     in_tx!(conn, stmt.what.clone(), {
         let prog = log.lock(conn, stmt.step).await?;
         if !prog.done {
-            let n = conn.execute(&stmt.whole, &stmt.binds).await?;
+            let n = stmt.work.apply(conn, None).await?;
             log.save(conn, stmt.step, None, true, to_i64(n), 1).await?;
         }
     })?;
@@ -347,10 +374,10 @@ async fn run_whole(
     Ok(())
 }
 
-async fn run_ranges(
+async fn run_ranges<W: ChunkWork>(
     log: &ProgressLog<'_>,
     conn: &mut Conn,
-    stmt: &ChunkedStatement<'_>,
+    stmt: &ChunkedStatement<'_, W>,
     pk: &str,
     clock: &mut Clock,
 ) -> Result<bool, MaskError> {
@@ -371,10 +398,7 @@ async fn run_ranges(
                         true
                     }
                     Some(hi) => {
-                        let mut binds = stmt.binds.clone();
-                        binds.push(Bind::I64(lo));
-                        binds.push(Bind::I64(hi));
-                        let n = conn.execute(&stmt.ranged, &binds).await?;
+                        let n = stmt.work.apply(conn, Some((lo, hi))).await?;
                         log.save(conn, stmt.step, Some(hi), false, to_i64(n), 1)
                             .await?;
                         false

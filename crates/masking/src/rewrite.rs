@@ -433,7 +433,8 @@ impl Rewrite<'_> {
         let mut probes = Vec::new();
         for c in self.copies.iter().filter(|c| c.ruled) {
             let src = &c.plan.tref;
-            let exprs: Vec<String> = c.select_list(d).into_iter().map(|(_, e)| e).collect();
+            let salt = d.salt_placeholder();
+            let exprs: Vec<String> = c.select_list(d, salt).into_iter().map(|(_, e)| e).collect();
             probes.push(Probe {
                 sql: format!(
                     "SELECT {} FROM {} WHERE 1 = 0",
@@ -550,7 +551,7 @@ impl Rewrite<'_> {
             }
             Step::Copy(c) => {
                 let settings = &self.rules.settings;
-                return copy_table(&self.log, conn, id, c, settings, self.binds(), clock).await;
+                return copy_table(&self.log, conn, id, c, settings, self.salt, clock).await;
             }
             Step::Index(c) => add_indexes(&self.log, conn, id, c).await?,
             Step::Constraints => {

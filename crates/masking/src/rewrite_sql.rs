@@ -64,32 +64,27 @@ pub enum CopyRows<'a> {
     None,
 }
 
-/// `INSERT INTO build (cols) [OVERRIDING SYSTEM VALUE] SELECT exprs FROM
-/// source WHERE ...`. `cols` are `(quoted column, expression)`; `keep` is a
-/// `delete_where` condition whose rows are NOT copied
-/// (`(cond) IS NOT TRUE` is kept).
-pub fn copy_sql(
+/// `SELECT expr AS col, ... FROM source WHERE ...`: the rows of `source` a
+/// copy writes. `cols` are `(quoted column, expression)`; `delete_where` is
+/// a condition whose rows are NOT copied (`(cond) IS NOT TRUE` is kept).
+pub fn masked_select_sql(
     d: Dialect,
-    build: &TableRef,
     source: &TableRef,
     cols: &[(String, String)],
     rows: CopyRows<'_>,
     delete_where: Option<&str>,
 ) -> String {
-    let names = cols
-        .iter()
-        .map(|(c, _)| c.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
     let exprs = cols
         .iter()
-        .map(|(_, e)| e.as_str())
+        .map(|(c, e)| {
+            if c == e {
+                c.clone()
+            } else {
+                format!("{e} AS {c}")
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ");
-    let overriding = match d {
-        Dialect::Postgres => " OVERRIDING SYSTEM VALUE",
-        Dialect::MySql => "",
-    };
     let mut conds = Vec::new();
     match rows {
         CopyRows::All => {}
@@ -107,12 +102,85 @@ pub fn copy_sql(
     } else {
         format!(" WHERE {}", conds.join(" AND "))
     };
+    format!("SELECT {exprs} FROM {}{filter}", source.quoted(d))
+}
+
+/// `INSERT INTO build (cols) [OVERRIDING SYSTEM VALUE] <select>`.
+pub fn insert_select_sql(
+    d: Dialect,
+    build: &TableRef,
+    cols: &[(String, String)],
+    select: &str,
+) -> String {
+    let names = cols
+        .iter()
+        .map(|(c, _)| c.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let overriding = match d {
+        Dialect::Postgres => " OVERRIDING SYSTEM VALUE",
+        Dialect::MySql => "",
+    };
     format!(
-        "INSERT INTO {} ({names}){overriding} SELECT {exprs} FROM {}{filter}",
-        build.quoted(d),
-        source.quoted(d)
+        "INSERT INTO {} ({names}){overriding} {select}",
+        build.quoted(d)
     )
 }
+
+/// The masked copy in one statement: [`insert_select_sql`] of
+/// [`masked_select_sql`].
+pub fn copy_sql(
+    d: Dialect,
+    build: &TableRef,
+    source: &TableRef,
+    cols: &[(String, String)],
+    rows: CopyRows<'_>,
+    delete_where: Option<&str>,
+) -> String {
+    let select = masked_select_sql(d, source, cols, rows, delete_where);
+    insert_select_sql(d, build, cols, &select)
+}
+
+/// PostgreSQL: name of the temporary table a copy chunk stages its rows in.
+pub const STAGE_TABLE: &str = "dmsr_stage";
+
+/// PostgreSQL: the statements of a staged copy chunk, in its transaction.
+/// `CREATE TABLE AS` can compute the masked rows with parallel workers
+/// (`INSERT ... SELECT` cannot); the planner does not know how costly the
+/// masking functions are, so parallelism is made cheap for this
+/// transaction. The salt is read with `current_setting('dmsr.salt')`, set
+/// from a bind parameter by [`STAGE_SALT_SQL`] (transaction-local).
+pub fn staged_copy_sql(build: &TableRef, cols: &[(String, String)], select: &str) -> [String; 3] {
+    let d = Dialect::Postgres;
+    let stage = quote_ident(d, STAGE_TABLE);
+    let names: Vec<(String, String)> = cols.iter().map(|(c, _)| (c.clone(), c.clone())).collect();
+    [
+        "SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0; \
+         SET LOCAL min_parallel_index_scan_size = 0"
+            .to_string(),
+        format!("CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS {select}"),
+        insert_select_sql(
+            d,
+            build,
+            cols,
+            &masked_select_sql(
+                d,
+                &TableRef {
+                    schema: "pg_temp".into(),
+                    table: STAGE_TABLE.into(),
+                },
+                &names,
+                CopyRows::All,
+                None,
+            ),
+        ),
+    ]
+}
+
+/// PostgreSQL: sets the salt for [`staged_copy_sql`] (bind: the salt).
+pub const STAGE_SALT_SQL: &str = "SELECT set_config('dmsr.salt', $1, true)";
+/// PostgreSQL: the salt fragment of masking expressions in a staged copy.
+pub const STAGE_SALT: &str = "current_setting('dmsr.salt')";
 
 /// PostgreSQL: `ALTER TABLE t ADD CONSTRAINT name <pg_get_constraintdef>`.
 pub fn add_constraint_sql(t: &TableRef, name: &str, definition: &str) -> String {
@@ -352,7 +420,25 @@ mod tests {
         let d = Dialect::Postgres;
         assert_eq!(
             copy_sql(d, &t("b", "c"), &t("q", "c"), &cols, CopyRows::All, None),
-            "INSERT INTO \"b\".\"c\" (\"id\", \"email\") OVERRIDING SYSTEM VALUE SELECT \"id\", md5(\"email\") FROM \"q\".\"c\""
+            "INSERT INTO \"b\".\"c\" (\"id\", \"email\") OVERRIDING SYSTEM VALUE SELECT \"id\", md5(\"email\") AS \"email\" FROM \"q\".\"c\""
+        );
+        let select = masked_select_sql(
+            d,
+            &t("q", "c"),
+            &cols,
+            CopyRows::Range {
+                pk: "id",
+                lo: "7",
+                hi: "9",
+            },
+            None,
+        );
+        assert_eq!(
+            staged_copy_sql(&t("b", "c"), &cols, &select)[1..],
+            [
+                "CREATE TEMPORARY TABLE \"dmsr_stage\" ON COMMIT DROP AS SELECT \"id\", md5(\"email\") AS \"email\" FROM \"q\".\"c\" WHERE \"id\" > 7 AND \"id\" <= 9",
+                "INSERT INTO \"b\".\"c\" (\"id\", \"email\") OVERRIDING SYSTEM VALUE SELECT \"id\", \"email\" FROM \"pg_temp\".\"dmsr_stage\""
+            ]
         );
         assert_eq!(
             copy_sql(
@@ -367,7 +453,7 @@ mod tests {
                 },
                 Some("id < 5")
             ),
-            "INSERT INTO \"b\".\"c\" (\"id\", \"email\") OVERRIDING SYSTEM VALUE SELECT \"id\", md5(\"email\") FROM \"q\".\"c\" WHERE \"id\" > $2 AND \"id\" <= $3 AND (id < 5) IS NOT TRUE"
+            "INSERT INTO \"b\".\"c\" (\"id\", \"email\") OVERRIDING SYSTEM VALUE SELECT \"id\", md5(\"email\") AS \"email\" FROM \"q\".\"c\" WHERE \"id\" > $2 AND \"id\" <= $3 AND (id < 5) IS NOT TRUE"
         );
         assert_eq!(
             copy_sql(

@@ -18,7 +18,8 @@ use crate::hooks::{HookScope, run_hook};
 use crate::plan::{TablePlan, build_plan};
 use crate::preflight::{Probe, compile_all};
 use crate::progress::{
-    ChunkedStatement, Clock, ProgressLog, in_tx, range_placeholders, run_in_chunks, to_u64,
+    BoundStatement, ChunkedStatement, Clock, ProgressLog, in_tx, range_placeholders, run_in_chunks,
+    to_u64,
 };
 pub use crate::report::{
     PublishReport, RunOutcome, RunReport, TableReport, Timings, VerificationCheck,
@@ -317,9 +318,9 @@ async fn incomplete(
     })
 }
 
-/// `(quoted column, masking expression)` of every masked column of `p`.
-pub(crate) fn mask_sets(d: Dialect, p: &TablePlan) -> Vec<(String, String)> {
-    let salt = d.salt_placeholder();
+/// `(quoted column, masking expression)` of every masked column of `p`;
+/// `salt` is the salt fragment (e.g. [`Dialect::salt_placeholder`]).
+pub(crate) fn mask_sets(d: Dialect, p: &TablePlan, salt: &str) -> Vec<(String, String)> {
     p.columns
         .iter()
         .map(|c| {
@@ -391,7 +392,11 @@ async fn preflight(ctx: &Ctx<'_>, conn: &mut Conn, plans: &[TablePlan]) -> Resul
             probes.push(Probe {
                 sql: format!(
                     "{} WHERE 1 = 0",
-                    sql::update_all_sql(ctx.d, &p.tref, &mask_sets(ctx.d, p))
+                    sql::update_all_sql(
+                        ctx.d,
+                        &p.tref,
+                        &mask_sets(ctx.d, p, ctx.d.salt_placeholder())
+                    )
                 ),
                 salted: true,
                 what: format!("{}: masking UPDATE", p.rules.origin),
@@ -466,7 +471,7 @@ async fn mask_table(
     clock: &mut Clock,
 ) -> Result<bool, MaskError> {
     let d = ctx.d;
-    let sets = mask_sets(d, p);
+    let sets = mask_sets(d, p, d.salt_placeholder());
     let (lo, hi) = range_placeholders(d, ctx.salt_binds().len());
     let stmt = ChunkedStatement {
         step: id,
@@ -475,12 +480,14 @@ async fn mask_table(
         int_pk: p.int_pk.as_deref(),
         threshold: ctx.rules.settings.chunk_threshold,
         chunk_size: p.rules.chunk_size.unwrap_or(ctx.rules.settings.chunk_size),
-        whole: sql::update_all_sql(d, &p.tref, &sets),
-        ranged: match &p.int_pk {
-            Some(pk) => sql::update_chunk_sql(d, &p.tref, &sets, pk, &lo, &hi),
-            None => String::new(),
+        work: BoundStatement {
+            whole: sql::update_all_sql(d, &p.tref, &sets),
+            ranged: match &p.int_pk {
+                Some(pk) => sql::update_chunk_sql(d, &p.tref, &sets, pk, &lo, &hi),
+                None => String::new(),
+            },
+            binds: ctx.salt_binds(),
         },
-        binds: ctx.salt_binds(),
     };
     run_in_chunks(&ctx.log, conn, &stmt, clock).await
 }
