@@ -20,6 +20,7 @@ mod publications;
 mod publish;
 pub mod report;
 pub mod rewrite;
+mod rewrite_plan;
 mod rewrite_sql;
 mod rollback;
 pub mod rules;
