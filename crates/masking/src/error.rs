@@ -65,6 +65,11 @@ pub enum MaskError {
     /// someone else, rules changed during a run...).
     #[error("run ledger: {0}")]
     Ledger(String),
+    /// The publish places are not in a state that allows the operation (a
+    /// developer can read quarantine, no retired copy to roll back to, an
+    /// inconsistent state left by hand...). Nothing was changed.
+    #[error("publish places: {0}")]
+    Places(String),
     /// The connected database is not the one the caller expected (guard).
     #[error("wrong database: expected {expected}, connected to {actual}")]
     WrongDatabase {
@@ -86,6 +91,7 @@ impl MaskError {
             | MaskError::Config(_)
             | MaskError::Verification { .. }
             | MaskError::Ledger(_)
+            | MaskError::Places(_)
             | MaskError::WrongDatabase { .. } => true,
             MaskError::Connect { source, .. } => !is_transient(source) && is_auth_failure(source),
             MaskError::Database { source, .. } => !is_transient(source),

@@ -4,26 +4,46 @@
 //! output of every strategy on both dialects, the control tables and the
 //! resume semantics.
 
+mod access;
+mod build_steps;
+mod catalog;
 pub mod db;
 pub mod dict;
 pub mod error;
+mod hooks;
 pub mod ledger;
 pub mod outbox;
+pub mod places;
 pub mod plan;
+mod preflight;
+mod progress;
+mod publications;
+mod publish;
+pub mod report;
+pub mod rewrite;
+mod rewrite_plan;
+mod rewrite_sql;
+mod rollback;
 pub mod rules;
 pub mod runner;
 pub mod secret;
+mod session;
 pub mod sql;
+mod verify;
 
 pub use db::{DbCredentials, Target, TlsMode};
 pub use error::MaskError;
 pub use ledger::{Begin, LedgerOutcome, RunState, RunStatus};
 pub use outbox::OutboxMessage;
+pub use places::{DeveloperGrant, Places, Privilege, Publish};
+pub use publish::PlacesReport;
+pub use rollback::RollbackReport;
 pub use rules::{
     ColumnRule, Dictionary, HookKind, HookRule, Keep, Phase, Rules, Settings, Strategy, TableRules,
 };
 pub use runner::{
-    RunOptions, RunOutcome, RunReport, TableReport, Timings, VerificationCheck, VerificationReport,
+    PublishReport, RunOptions, RunOutcome, RunReport, TableReport, Timings, VerificationCheck,
+    VerificationReport,
 };
 pub use secret::{Password, Salt};
 pub use sql::Dialect;

@@ -480,7 +480,7 @@ pub fn is_reserved_domain(domain: &str) -> bool {
     .any(|suffix| d.ends_with(suffix))
 }
 
-fn fnv1a64(bytes: &[u8]) -> String {
+pub(crate) fn fnv1a64(bytes: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
         h ^= u64::from(*b);

@@ -3,7 +3,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use masking::{Begin, DbCredentials, Dialect, Password, Rules, RunReport, Salt, Target, TlsMode};
+use masking::{
+    Begin, DbCredentials, Dialect, Password, Places, Rules, RunReport, Salt, Target, TlsMode,
+};
 use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Row};
@@ -81,6 +83,9 @@ pub struct TestDb {
     pub pool: Pool,
     pub target: Target,
     pub creds: DbCredentials,
+    /// Server-wide objects created by the test (MySQL place databases,
+    /// developer roles/users), dropped after the database.
+    extra_drops: Vec<String>,
     /// Drops the databases if the test panics before `cleanup`.
     guard: DropGuard,
 }
@@ -234,8 +239,85 @@ impl TestDb {
             pool,
             target,
             creds,
+            extra_drops: Vec::new(),
             guard,
         }
+    }
+
+    /// Drop `stmt` at cleanup (and on panic), after the test database.
+    pub fn also_drop(&mut self, stmt: String) {
+        self.guard.statements.push(stmt.clone());
+        self.extra_drops.push(stmt);
+    }
+
+    /// Four fresh place names `<prefix>`, `<prefix>_q`, `<prefix>_old`,
+    /// `<prefix>_build`: PostgreSQL schemas of the test database, MySQL
+    /// databases (unique on the server, dropped at cleanup).
+    pub fn places(&mut self, prefix: &str) -> Places {
+        match self.d {
+            Dialect::Postgres => Places::new(
+                prefix,
+                &format!("{prefix}_q"),
+                &format!("{prefix}_old"),
+                &format!("{prefix}_build"),
+            )
+            .unwrap(),
+            Dialect::MySql => {
+                let base = unique(prefix);
+                let names = ["", "_q", "_old", "_build"].map(|s| format!("{base}{s}"));
+                for n in &names {
+                    self.also_drop(format!("DROP DATABASE IF EXISTS {n}"));
+                }
+                Places::new(&names[0], &names[1], &names[2], &names[3]).unwrap()
+            }
+        }
+    }
+
+    /// A developer login with a password and no privileges yet; returns
+    /// the grantee as configured (`role` or `'user'@'%'`).
+    pub async fn developer(&mut self) -> Developer {
+        let name = unique("dev");
+        let password = "dev-pw-1234".to_string();
+        let grantee = match self.d {
+            Dialect::Postgres => {
+                self.exec(&format!("CREATE ROLE {name} LOGIN PASSWORD '{password}'"))
+                    .await;
+                self.also_drop(format!("DROP ROLE IF EXISTS {name}"));
+                name.clone()
+            }
+            Dialect::MySql => {
+                self.exec(&format!(
+                    "CREATE USER '{name}'@'%' IDENTIFIED BY '{password}'"
+                ))
+                .await;
+                self.also_drop(format!("DROP USER IF EXISTS '{name}'@'%'"));
+                format!("'{name}'@'%'")
+            }
+        };
+        let (_, _, host, port) = split_url(&url(self.d));
+        let u = match self.d {
+            Dialect::Postgres => {
+                format!("postgres://{name}:{password}@{host}:{port}/{}", self.name)
+            }
+            Dialect::MySql => format!("mysql://{name}:{password}@{host}:{port}"),
+        };
+        let pool = match self.d {
+            Dialect::MySql => Pool::My(
+                MySqlPoolOptions::new()
+                    .max_connections(1)
+                    .connect(&u)
+                    .await
+                    .unwrap(),
+            ),
+            Dialect::Postgres => Pool::Pg(
+                PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect(&u)
+                    .await
+                    .unwrap(),
+            ),
+        };
+        Developer { grantee, pool }
     }
 
     /// Another target on the same database (own pool).
@@ -322,7 +404,53 @@ impl TestDb {
         for s in drop_statements(self.d, &self.name, &self.control) {
             exec_on(&self.admin, &s).await;
         }
+        for s in &self.extra_drops {
+            exec_on(&self.admin, s).await;
+        }
         self.guard.armed = false;
+    }
+}
+
+/// A developer login (its own one-connection pool).
+#[derive(Debug)]
+pub struct Developer {
+    /// As written in the grants configuration.
+    pub grantee: String,
+    pub pool: Pool,
+}
+
+impl Developer {
+    /// Rows of a query (cells cast to text by the caller), or the error.
+    pub async fn try_rows(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, sqlx::Error> {
+        let query = AssertSqlSafe(sql.to_string());
+        match &self.pool {
+            Pool::My(p) => sqlx::query(query)
+                .fetch_all(p)
+                .await
+                .map(|v| text_cells(Ok(v), sql)),
+            Pool::Pg(p) => sqlx::query(query)
+                .fetch_all(p)
+                .await
+                .map(|v| text_cells(Ok(v), sql)),
+        }
+    }
+
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::My(p) => p.close().await,
+            Pool::Pg(p) => p.close().await,
+        }
+    }
+}
+
+/// Whether an error is "permission denied" (PostgreSQL 42501, MySQL
+/// 1142/1044/1143 "... denied to user ...").
+pub fn is_permission_denied(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.code().as_deref() == Some("42501") || db.message().contains("denied to user")
+        }
+        _ => false,
     }
 }
 

@@ -235,6 +235,7 @@ async fn rules_changed_mid_run(d: Dialect) {
             far(),
             masking::RunOptions {
                 stop_after_chunks: Some(1),
+                ..Default::default()
             },
         )
         .await

@@ -11,5 +11,8 @@ mod failures;
 mod hooks;
 mod ledger;
 mod outbox;
+mod places_fixture;
+mod publish;
 mod resume;
+mod rewrite;
 mod strategies;

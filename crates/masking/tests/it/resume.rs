@@ -66,6 +66,7 @@ async fn interrupted_then_resumed(d: Dialect) {
             far(),
             RunOptions {
                 stop_after_chunks: Some(3),
+                ..Default::default()
             },
         )
         .await
@@ -122,6 +123,7 @@ async fn interrupted_then_resumed(d: Dialect) {
             far(),
             RunOptions {
                 stop_after_chunks: Some(4),
+                ..Default::default()
             },
         )
         .await
