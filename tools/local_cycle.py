@@ -165,9 +165,10 @@ def main() -> int:
     parser.add_argument("--engine", choices=sorted(demo_db.ENGINES), default="mariadb",
                         help="the local database server that plays the DMS target (default: mariadb)")
     parser.add_argument("--rows", type=int, default=100_000,
-                        help="customers (and orders, payments) in the demo database (default: 100000)")
+                        help="customers (and orders, payments) DMS loads on the first night (default: 100000)")
     parser.add_argument("--database", default=demo_db.DEFAULT_NAME,
-                        help=f"name of the demo database, re-created (default: {demo_db.DEFAULT_NAME})")
+                        help=f"name of the demo database (live place), re-created with its places "
+                             f"(default: {demo_db.DEFAULT_NAME})")
     parser.add_argument("--drop-database", action="store_true",
                         help="drop the demo database at the end (it is kept for inspection by default)")
     args = parser.parse_args()
@@ -178,20 +179,37 @@ def main() -> int:
             demo_db.drop(args.engine, args.database)
 
 
+def developer_view(args: argparse.Namespace, label: str) -> int:
+    """What the developer login sees now: live's row count, and quarantine refused."""
+    p = demo_db.places(args.database)
+    denied = demo_db.developer_denied(args.engine, args.database, p["quarantine"])
+    if denied is None:
+        raise StepFailed(f"{label}: the developer login can read the quarantine")
+    try:
+        live = demo_db.count(args.engine, args.database, p["live"], as_developer=True)
+    except RuntimeError as e:
+        live = -1
+        show(f"  developer, {label}", f"live not readable yet ({str(e).splitlines()[0]})")
+    else:
+        row = demo_db.sample(args.engine, args.database, p["live"], limit=1, as_developer=True)[0]
+        show(f"  developer, {label}", f"live: {live} customers, e.g. {' | '.join(row[:5])}")
+    show(f"  developer, {label}", f"quarantine: refused ({denied})")
+    return live
+
+
 def run(args: argparse.Namespace) -> int:
+    p = demo_db.places(args.database)
 
     step("1. Local AWS emulator")
     aws = Emulator()
     show("moto_server", aws.url)
 
-    step(f"2. The development database (local {args.engine}) that DMS refreshes")
-    demo_db.create(args.engine, args.rows, args.database)
-    before = demo_db.sample(args.engine, args.database)
-    show("database", f"{args.database}: {args.rows} customers, orders and payments")
-    for row in before:
-        show("  before", " | ".join(row))
+    step(f"2. The target server (local {args.engine}): the places of the publish model")
+    demo_db.create(args.engine, args.database)
+    show("places", p)
+    show("developer login", f"{demo_db.DEVELOPER} (granted live at each publish, never the quarantine)")
 
-    step("3. Demo resources: the DMS target endpoint, last night's stopped task, the rule, secrets")
+    step("3. Demo resources: the DMS target endpoint, the task loading into the quarantine, the rule, secrets")
     aws.client("events").put_rule(
         Name=RULE, ScheduleExpression="cron(0 0 * * ? *)", State="ENABLED"
     )
@@ -209,22 +227,26 @@ def run(args: argparse.Namespace) -> int:
     salt_secret = secrets.create_secret(
         Name="dms-refresh-demo/salt", SecretString="local-demo-salt-not-for-production"
     )["ARN"]
+    mappings = {"rules": [
+        {"rule-type": "selection", "rule-id": "1", "rule-name": "production",
+         "object-locator": {"schema-name": "app", "table-name": "%"}, "rule-action": "include"},
+        {"rule-type": "transformation", "rule-id": "2", "rule-name": "into-quarantine",
+         "rule-target": "schema", "object-locator": {"schema-name": "app"},
+         "rule-action": "rename", "value": p["quarantine"]},
+    ]}
     task_arn = dms.create_replication_task(
         ReplicationTaskIdentifier=TASK_ID,
         SourceEndpointArn=f"arn:aws:dms:{REGION}:{ACCOUNT}:endpoint:PRODUCTION",
         TargetEndpointArn=target_arn,
         ReplicationInstanceArn=f"arn:aws:dms:{REGION}:{ACCOUNT}:rep:DEMO",
         MigrationType="full-load",
-        TableMappings=json.dumps({"rules": [{
-            "rule-type": "selection", "rule-id": "1", "rule-name": "all",
-            "object-locator": {"schema-name": "%", "table-name": "%"}, "rule-action": "include",
-        }]}),
+        TableMappings=json.dumps(mappings),
     )["ReplicationTask"]["ReplicationTaskArn"]
     # The emulator has no `ready` state: a start and a stop leave the task as
     # a finished refresh leaves it on AWS.
     dms.start_replication_task(ReplicationTaskArn=task_arn, StartReplicationTaskType="start-replication")
     dms.stop_replication_task(ReplicationTaskArn=task_arn)
-    show("task", f"{task_arn} ({aws.task(task_arn)['Status']})")
+    show("task", f"{task_arn} ({aws.task(task_arn)['Status']}), table mapping: app -> {p['quarantine']}")
     show("target endpoint", f"{target_arn} (127.0.0.1:{port}/{args.database})")
     show("rule", f"{RULE} ({aws.rule_state()})")
 
@@ -236,6 +258,13 @@ def run(args: argparse.Namespace) -> int:
         Endpoint=f"arn:aws:sqs:{REGION}:{ACCOUNT}:dms-refresh-demo-inbox",
     )
     show("notification topic", f"{topic_arn} (read back through an SQS queue)")
+
+    def notifications() -> list[dict]:
+        received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        notes = [json.loads(m["Body"]) for m in received.get("Messages", [])]
+        for m in received.get("Messages", []):
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+        return notes
 
     config = {
         "DMS_TASK_ARNS": task_arn,
@@ -252,80 +281,96 @@ def run(args: argparse.Namespace) -> int:
         "MASKING_SALT_SECRET_ARN": salt_secret,
         "MASKING_RULES_PATH": str(ROOT / "examples" / "masking-rules.toml"),
         "DB_TLS_MODE": "disable",
+        "LIVE_SCHEMA": p["live"],
+        "QUARANTINE_SCHEMA": p["quarantine"],
+        "DEVELOPER_GRANTS": demo_db.developer_grant(args.engine),
     }
-
-    step("4. task-starter, invoked with the scheduled event")
     starter = Function("task-starter", config)
+    post = Function("post-processor", post_config)
+
+    step("4. Night 1: task-starter, invoked with the scheduled event")
     summary = starter.invoke(ROOT / "events" / "task-starter" / "scheduled-event.json")
     show("response", summary)
-    task = aws.task(task_arn)
-    show("task status now", task["Status"])
-    show("rule state now", aws.rule_state())
-    if task["Status"] != "running" or aws.rule_state() != "DISABLED":
+    if aws.task(task_arn)["Status"] != "running" or aws.rule_state() != "DISABLED":
         raise StepFailed("expected the task running and the rule disabled")
 
-    step("5. A second invocation while the task runs (the console's test event)")
+    step("5. A console test while the task runs starts nothing")
     again = starter.invoke(ROOT / "events" / "task-starter" / "console-test.json")
-    show("response", again)
     if again["tasks"][0]["action"] != "skipped":
         raise StepFailed("the second invocation must not start the task again")
+    show("response", {t["task_id"]: t["action"] for t in again["tasks"]})
 
-    step("6. DMS finishes the full load (emulated: the task is stopped)")
+    step("6. DMS loads production into the quarantine and stops (emulated)")
+    demo_db.load(args.engine, args.rows, args.database)
+    before = demo_db.sample(args.engine, args.database, p["quarantine"])
+    for row in before:
+        show("  quarantine (raw)", " | ".join(row))
     dms.stop_replication_task(ReplicationTaskArn=task_arn)
-    show("task status now", aws.task(task_arn)["Status"])
+    developer_view(args, "during night 1")
 
-    step("7. post-processor, invoked with the DMS notification SNS delivers")
-    post = Function("post-processor", post_config)
+    step("7. post-processor, invoked with the DMS notification SNS delivers: rewrite, verify, publish")
     result = post.invoke(ROOT / "events" / "post-processor" / "sns-finished.json")
-    show("response", result)
-    show("rule state now", aws.rule_state())
-    for row in demo_db.sample(args.engine, args.database):
-        show("  after ", " | ".join(row))
+    show("response", {k: v for k, v in result["records"][0].items() if k != "message_id"})
+    if result["records"][0]["action"] != "completed":
+        raise StepFailed("the first night did not complete")
     after = demo_db.sample(args.engine, args.database)
+    for row in after:
+        show("  live (masked)", " | ".join(row))
     if any(b[1] == a[1] for b, a in zip(before, after)):
         raise StepFailed("the e-mail addresses were not masked")
     if any(a[1] != a[6] for a in after):
         raise StepFailed("customers.email and orders.customer_email no longer match")
+    if developer_view(args, "after night 1") != args.rows:
+        raise StepFailed("the developer does not read the complete masked copy")
     if aws.rule_state() != "ENABLED":
         raise StepFailed("expected the rule enabled again after the run")
-    received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
-    notes = [json.loads(m["Body"]) for m in received.get("Messages", [])]
+    notes = notifications()
     if not notes:
         raise StepFailed("no notification was published")
     for note in notes:
-        show("notification", {"Subject": note.get("Subject"), "Message": json.loads(note["Message"])})
+        show("notification", {"Subject": note.get("Subject"), "Message": json.loads(note["Message"])["summary"]})
 
     step("8. The same notification delivered again (SNS delivers at least once)")
     again = post.invoke(ROOT / "events" / "post-processor" / "sns-finished.json")
-    show("response", again)
+    show("response", again["records"][0]["action"])
     if again["records"][0]["action"] != "duplicate":
         raise StepFailed("a duplicate delivery must have no effect")
 
-    step("9. The next night: the starter runs, DMS reloads the target, and its stop event is lost")
+    step("9. Night 2: production has grown; DMS reloads the quarantine; its stop event is lost")
+    # Runs are named by their start date in whole seconds; nights are further apart.
+    time.sleep(1.1)
     summary = starter.invoke(ROOT / "events" / "task-starter" / "scheduled-event-night-2.json")
     show("starter", {t["task_id"]: t["action"] for t in summary["tasks"]})
     if aws.rule_state() != "DISABLED":
         raise StepFailed("expected the rule disabled by the second night's start")
-    demo_db.create(args.engine, args.rows, args.database)  # what the reload-target load writes
+    night2_rows = args.rows + 1000
+    demo_db.load(args.engine, night2_rows, args.database)
     dms.stop_replication_task(ReplicationTaskArn=task_arn)
-    show("task status now", aws.task(task_arn)["Status"])
+    if developer_view(args, "during night 2 (yesterday's copy)") != args.rows:
+        raise StepFailed("during the reload the developer must keep reading yesterday's copy")
     show("post-processor", "no event delivered")
 
     step("10. The reconciler sweep (scheduled every 15 minutes) finishes the run")
     sweep = post.invoke(ROOT / "events" / "post-processor" / "reconcile.json")
-    show("reconcile", sweep.get("reconcile"))
-    action = (sweep.get("reconcile") or {}).get("action") or {}
-    if action.get("action") != "completed":
+    report = sweep.get("reconcile") or {}
+    show("reconcile", {k: report.get(k) for k in ("decision", "action", "alerts")})
+    if (report.get("action") or {}).get("action") != "completed":
         raise StepFailed("the reconciler did not complete the run whose event was lost")
-    if aws.rule_state() != "ENABLED":
-        raise StepFailed("expected the rule enabled again after the reconciled run")
-    night2 = demo_db.sample(args.engine, args.database)
-    if any(b[1] == a[1] for b, a in zip(before, night2)):
-        raise StepFailed("the second night's e-mail addresses were not masked")
+    if developer_view(args, "after night 2") != night2_rows:
+        raise StepFailed("the developer does not read the new copy")
+    show("retired", f"{demo_db.count(args.engine, args.database, p['retired'])} customers (night 1, kept for rollback)")
     again = post.invoke(ROOT / "events" / "post-processor" / "reconcile.json")
     if (again.get("reconcile") or {}).get("action") is not None:
         raise StepFailed("a second sweep must find nothing to do")
     show("second sweep", (again.get("reconcile") or {}).get("decision"))
+
+    step("11. An operator rolls back to yesterday's copy")
+    rolled = post.invoke(ROOT / "events" / "post-processor" / "rollback.json")
+    show("response", rolled.get("operation"))
+    if developer_view(args, "after the rollback") != args.rows:
+        raise StepFailed("the rollback did not bring night 1's copy back")
+    for note in notifications():
+        show("notification", note.get("Subject"))
 
     print("\nOK: the refresh cycle ran locally.", flush=True)
     return 0

@@ -23,6 +23,9 @@ fn pg_url() -> String {
 pub struct DemoDb {
     pub engine: Engine,
     pub name: String,
+    /// More MariaDB databases of the test (the publish model's places),
+    /// dropped with this one.
+    pub also_drop: Vec<String>,
 }
 
 impl DemoDb {
@@ -35,7 +38,11 @@ impl DemoDb {
                 .next()
                 .unwrap_or("0")
         );
-        let db = Self { engine, name };
+        let db = Self {
+            engine,
+            name,
+            also_drop: Vec::new(),
+        };
         let mut admin = db.admin().await;
         admin.execute(&format!("CREATE DATABASE {}", db.name)).await;
         drop(admin);
@@ -114,7 +121,7 @@ impl DemoDb {
         }
     }
 
-    async fn load_demo(&self, customers: u32) {
+    pub async fn load_demo(&self, customers: u32) {
         let mut conn = self.connect().await;
         let n = customers;
         let (series, text) = match self.engine {
@@ -156,8 +163,10 @@ impl DemoDb {
                     "m='mariadb --protocol=tcp -h 127.0.0.1 -P 3306 -uroot'; \
                      $m -N -e \"SELECT CONCAT('KILL ', ID, ';') FROM information_schema.PROCESSLIST \
                      WHERE DB = '{0}' AND ID <> CONNECTION_ID()\" | $m -f 2>/dev/null; \
-                     $m -e 'SET SESSION lock_wait_timeout = 20; DROP DATABASE IF EXISTS {0}'",
-                    self.name
+                     $m -e 'SET SESSION lock_wait_timeout = 20; DROP DATABASE IF EXISTS {0}'; \
+                     for d in {1}; do $m -e \"DROP DATABASE IF EXISTS $d\"; done",
+                    self.name,
+                    self.also_drop.join(" ")
                 ))
                 .status(),
             Engine::Postgres => std::process::Command::new("psql")

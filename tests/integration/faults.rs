@@ -309,11 +309,15 @@ async fn the_local_cycle_runs_end_to_end() {
         "the local cycle failed:\n{stdout}\n{stderr}"
     );
     for expected in [
-        "rule state now: DISABLED",
-        "rule state now: ENABLED",
         "\"action\": \"completed\"",
-        "\"action\": \"duplicate\"",
+        "response: duplicate",
+        "live (masked)",
         "@example.invalid",
+        "developer, during night 2 (yesterday's copy): live: 1000 customers",
+        "quarantine: refused",
+        "the lock records a start, the tasks settled, and no event reached the post-processor",
+        "developer, after night 2: live: 2000 customers",
+        "\"rolled_back\": true",
         "OK: the refresh cycle ran locally.",
     ] {
         assert!(

@@ -151,6 +151,19 @@ impl Moto {
         migration_type: MigrationTypeValue,
         target_endpoint_arn: &str,
     ) -> String {
+        const EVERYTHING: &str = r#"{"rules":[{"rule-type":"selection","rule-id":"1","rule-name":"1","object-locator":{"schema-name":"%","table-name":"%"},"rule-action":"include"}]}"#;
+        self.create_task_mapped(identifier, migration_type, target_endpoint_arn, EVERYTHING)
+            .await
+    }
+
+    /// A task with the given table mappings.
+    pub async fn create_task_mapped(
+        &self,
+        identifier: &str,
+        migration_type: MigrationTypeValue,
+        target_endpoint_arn: &str,
+        table_mappings: &str,
+    ) -> String {
         let out = self
             .dms()
             .create_replication_task()
@@ -159,7 +172,7 @@ impl Moto {
             .target_endpoint_arn(target_endpoint_arn)
             .replication_instance_arn(format!("arn:aws:dms:{REGION}:{ACCOUNT}:rep:INSTANCE"))
             .migration_type(migration_type)
-            .table_mappings(r#"{"rules":[{"rule-type":"selection","rule-id":"1","rule-name":"1","object-locator":{"schema-name":"%","table-name":"%"},"rule-action":"include"}]}"#)
+            .table_mappings(table_mappings)
             .send()
             .await
             .expect("create replication task");

@@ -9,4 +9,5 @@ mod harness;
 mod lambda_binary;
 mod masking_cycle;
 mod post_processor;
+mod publish_cycle;
 mod starter;

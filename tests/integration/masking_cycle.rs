@@ -10,16 +10,16 @@ use dms_refresh_core::config::RefreshIndicator;
 use dms_refresh_core::events::CONTINUATION_KEY;
 use dms_refresh_core::fakes::FakeContinuer;
 use dms_refresh_core::post::{PostError, PostSummary, RecordAction};
-use post_processor::target::{TargetConfig, TargetHooks, vars};
+use post_processor::target::{TargetConfig, TargetHooks, layout_vars, vars};
 use sha2::{Digest, Sha256};
 
 use crate::databases::{DemoDb, Engine};
 use crate::harness::{Inbox, Moto, config_from, function_env, log_dir, post_deliver, unique};
 
 pub(crate) const FINISHED: &str = include_str!("../../events/post-processor/sns-finished.json");
-const SALT: &str = "integration-test-salt-0123456789";
+pub(crate) const SALT: &str = "integration-test-salt-0123456789";
 
-const RULES: &str = r##"
+pub(crate) const RULES: &str = r##"
 version = 1
 
 [settings]
@@ -45,12 +45,31 @@ pub(crate) async fn target_hooks(
 }
 
 /// As [`target_hooks`], with `DB_TLS_MODE` set to `tls` (or left unset) and
-/// the given rules.
+/// the given rules, masking in place (the explicit opt-in mode these tests
+/// cover; `publish_cycle` covers the default rewrite).
 pub(crate) async fn target_hooks_with(
     moto: &Moto,
     db_secret_json: &str,
     tls: Option<&str>,
     rules: &str,
+) -> TargetHooks<DmsClient, SecretsClient> {
+    target_hooks_layout(
+        moto,
+        db_secret_json,
+        tls,
+        rules,
+        &[(layout_vars::PUBLISH_MODE, "in-place")],
+    )
+    .await
+}
+
+/// The target adapter with the given publish-model settings.
+pub(crate) async fn target_hooks_layout(
+    moto: &Moto,
+    db_secret_json: &str,
+    tls: Option<&str>,
+    rules: &str,
+    layout: &[(&'static str, &str)],
 ) -> TargetHooks<DmsClient, SecretsClient> {
     let db_secret = moto.create_secret(db_secret_json).await;
     let salt_secret = moto.create_secret(SALT).await;
@@ -64,6 +83,7 @@ pub(crate) async fn target_hooks_with(
     if let Some(tls) = tls {
         env.push((vars::TLS_MODE, tls.to_owned()));
     }
+    env.extend(layout.iter().map(|(k, v)| (*k, (*v).to_owned())));
     let target = TargetConfig::from_lookup(RefreshIndicator::DataRefresh, |k| {
         env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
     })

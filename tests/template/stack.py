@@ -81,7 +81,10 @@ def stack_parameters(prereq: Prerequisites, overrides: dict[str, str]) -> dict[s
         "ReplicationTaskIds": ",".join(prereq.task_ids),
         "TargetDbSecretArn": prereq.db_secret_arn,
         "MaskingSaltSecretArn": prereq.salt_secret_arn,
+        "LiveSchema": "app",
     }
+    if overrides.get("MigrationRefreshIndicator") == "data-migration":
+        params.update({"MaskingSaltSecretArn": "", "LiveSchema": ""})
     params.update(overrides)
     return params
 
@@ -329,6 +332,13 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
             "DB_TLS_MODE": params["DbTlsMode"],
             "REENABLE_RULE_ON_FAILURE": params["ReenableRuleOnFailure"],
             "LOCK_ALERT_AFTER_MINUTES": str(params["LockAlertAfterMinutes"]),
+            "PUBLISH_MODE": params["PublishMode"],
+            "LIVE_SCHEMA": params["LiveSchema"],
+            "QUARANTINE_SCHEMA": params["QuarantineSchema"],
+            "RETIRED_SCHEMA": params["RetiredSchema"],
+            "BUILD_SCHEMA": params["BuildSchema"],
+            "DEVELOPER_GRANTS": params["DeveloperGrants"],
+            "PURGE_QUARANTINE": params["PurgeQuarantine"],
             "DMS_EVENT_SUBSCRIPTION_NAME": f"{deployed.name}-dms-events" if use_sns else "",
         },
     }

@@ -24,6 +24,15 @@ SCENARIOS: dict[str, dict[str, str]] = {
         "ScheduleOrOneTime": "schedule",
         "ScheduleExpression": "cron(30 1 * * ? *)",
         "NotificationEmail": "dba@example.com",
+        "LiveSchema": "shop",
+        "QuarantineSchema": "shop_raw",
+        "DeveloperGrants": "dev_readers=SELECT;dev_writers=SELECT,INSERT,UPDATE,DELETE",
+        "PurgeQuarantine": "false",
+    },
+    # The explicit in-place opt-in.
+    "nightly-in-place": {
+        "PublishMode": "in-place",
+        "LiveSchema": "",
     },
     # The nightly refresh with DMS events through EventBridge instead of SNS.
     "nightly-eventbridge": {
@@ -170,8 +179,6 @@ def test_rules_accept_exactly_the_table_of_modes(prerequisites: Prerequisites) -
         ["data-refresh", "data-migration"], ["full-load", "full-load-and-cdc", "cdc"], ["schedule", "one-time"]
     ):
         overrides = dict(zip(["MigrationRefreshIndicator", "MigrationRefreshType", "ScheduleOrOneTime"], combo))
-        if combo[0] == "data-migration":
-            overrides["MaskingSaltSecretArn"] = ""
         params = stack_parameters(prerequisites, overrides)
         if not rule_violations(template, params):
             accepted.add(combo)
@@ -194,7 +201,10 @@ def test_rules_accept_exactly_the_table_of_modes(prerequisites: Prerequisites) -
         ({"SubnetIds": "subnet-0123456789abcdef0"}, "VpcNeedsSecurityGroups"),
         ({"TargetDbSecretArn": ""}, "DataRefreshMasks"),
         ({"MaskingSaltSecretArn": ""}, "DataRefreshMasks"),
-        ({"MigrationRefreshIndicator": "data-migration"}, "MigrationNeverMasks"),
+        ({"MigrationRefreshIndicator": "data-migration", "MaskingSaltSecretArn": "x"}, "MigrationNeverMasks"),
+        ({"LiveSchema": ""}, "RewriteNeedsLive"),
+        ({"MigrationRefreshIndicator": "data-migration", "PublishMode": "rewrite"}, "MigrationIsInPlace"),
+        ({"MigrationRefreshIndicator": "data-migration", "LiveSchema": "app"}, "MigrationIsInPlace"),
     ],
 )
 def test_rules_reject_invalid_parameters(overrides: dict[str, str], rule: str, prerequisites: Prerequisites) -> None:
@@ -236,6 +246,9 @@ def test_transform_keeps_the_functions_build_metadata(prerequisites: Prerequisit
         ({"DmsEventDelivery": "kinesis"}, "DmsEventDelivery"),
         ({"LockAlertAfterMinutes": "5"}, "LockAlertAfterMinutes"),
         ({"ReconcileSchedule": "every 15 minutes"}, "ReconcileSchedule"),
+        ({"LiveSchema": "app; drop"}, "LiveSchema"),
+        ({"PublishMode": "copy"}, "PublishMode"),
+        ({"DeveloperGrants": "dev=SELECT; drop"}, "DeveloperGrants"),
         ({"MigrationRefreshType": "full"}, "MigrationRefreshType"),
         ({"ScheduleExpression": "0 0 * * *"}, "ScheduleExpression"),
         ({"CdcStopPosition": "2026-11-21"}, "CdcStopPosition"),

@@ -286,6 +286,12 @@ pub trait PostRefreshHooks: Sync {
     /// Whether any hook is configured; with none, a failed load is only alerted.
     fn is_configured(&self) -> bool;
 
+    /// Whether a failure leaves what developers read untouched (the publish
+    /// model) rather than a target that may be partly masked (in place).
+    fn failure_keeps_live(&self) -> bool {
+        false
+    }
+
     fn run(&self, run: &RunContext) -> impl Future<Output = Result<HookReport, HookError>> + Send;
 
     /// Swap the retired copy back into live (the publish model), idempotent

@@ -195,7 +195,12 @@ where
             Err(error) => {
                 // The ledger itself is out of reach: no outbox to keep the
                 // alert in, so it is sent directly (once per attempt).
-                let alert = failure_alert(run, &error, "recording the run");
+                let alert = failure_alert(
+                    run,
+                    &error,
+                    "recording the run",
+                    self.hooks.failure_keeps_live(),
+                );
                 crate::notify::publish_if_configured(self.notifier, config, &alert).await;
                 Err(PostError::Ledger {
                     run_id: run.run_id.clone(),
@@ -227,7 +232,12 @@ where
         };
         let stop_ms = task.stop_date_epoch.map_or(0, |s| (s * 1000.0) as u64);
         let key = format!("same-identity:{stop_ms}");
-        let alert = failure_alert(run, &error, "identifying the run");
+        let alert = failure_alert(
+            run,
+            &error,
+            "identifying the run",
+            self.hooks.failure_keeps_live(),
+        );
         if let Err(e) = self.announce(config, run, info, &key, &alert).await {
             warn!(run_id = %run.run_id, error = %e, "the alert stays in the outbox");
         }
@@ -307,7 +317,7 @@ where
             warn!(run_id = %run.run_id, error = %e, "could not mark the rule's lock as handled");
         }
         let key = super::outcome_key("failed", &error.message);
-        let alert = failure_alert(run, error, doing);
+        let alert = failure_alert(run, error, doing, self.hooks.failure_keeps_live());
         if let Err(e) = self.announce(config, run, info, &key, &alert).await {
             warn!(run_id = %run.run_id, error = %e, "the failure alert stays in the outbox until a retry or the reconciler sends it");
         }
@@ -343,7 +353,12 @@ where
                 message: e.to_string(),
             };
             let key = super::outcome_key("continuation-failed", &error.message);
-            let alert = failure_alert(run, &error, "handing the run to a new invocation");
+            let alert = failure_alert(
+                run,
+                &error,
+                "handing the run to a new invocation",
+                self.hooks.failure_keeps_live(),
+            );
             if let Err(e) = self.announce(config, run, info, &key, &alert).await {
                 warn!(run_id = %run.run_id, error = %e, "the alert stays in the outbox");
             }
@@ -500,10 +515,11 @@ where
                 format!(
                     "The DMS load did not finish: {}. {} Rule {rule}.",
                     Ending::tasks_text(failures),
-                    if config.indicator == RefreshIndicator::DataRefresh {
-                        masked
-                    } else {
-                        "No cutover hooks ran (data-migration mode)."
+                    match (config.indicator, body["hooks"]["summary"].as_str()) {
+                        (RefreshIndicator::DataMigration, _) =>
+                            "No cutover hooks ran (data-migration mode).",
+                        (_, Some(summary)) => summary,
+                        (_, None) => masked,
                     }
                 ),
                 RecordAction::LoadFailureHandled {
@@ -552,18 +568,30 @@ where
     }
 }
 
-/// An alert that a run failed while `doing` something.
-pub(crate) fn failure_alert(run: &RunContext, error: &HookError, doing: &str) -> Alert {
+/// An alert that a run failed while `doing` something. `keeps_live`: the
+/// publish model, where a failure leaves what developers read untouched.
+pub(crate) fn failure_alert(
+    run: &RunContext,
+    error: &HookError,
+    doing: &str,
+    keeps_live: bool,
+) -> Alert {
     let kind = if error.permanent {
         "permanent: fix the cause, then re-run by hand"
     } else {
         "retryable: the invocation is retried, and the reconciler resumes it"
     };
+    let target = if keeps_live {
+        "Nothing was published: developers keep reading the last masked copy, and the \
+         quarantine keeps this load for diagnosis."
+    } else {
+        "The target must not be used until a run succeeds: it may be partly masked."
+    };
     Alert {
         subject: format!("dms-refresh: post-refresh FAILED for run {}", run.run_id),
         summary: format!(
-            "Failed while {doing} ({kind}). The schedule rule stays disabled and the target \
-             must not be used until a run succeeds."
+            "Failed while {doing} ({kind}): {}. The schedule rule stays disabled. {target}",
+            error.message
         ),
         details: json!({
             "run_id": run.run_id,

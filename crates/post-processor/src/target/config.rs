@@ -7,6 +7,8 @@ use dms_refresh_core::config::{Config, RefreshIndicator};
 use masking::{Rules, TlsMode};
 use tracing::warn;
 
+use super::layout::{self, Layout};
+
 /// Environment variables of the target database and masking.
 pub mod vars {
     pub const DB_SECRET_ARN: &str = "TARGET_DB_SECRET_ARN";
@@ -31,13 +33,14 @@ pub enum TargetConfig {
         salt_secret_arn: Option<String>,
         rules: Box<Rules>,
         tls: TlsMode,
+        layout: Layout,
     },
 }
 
 /// A target configuration problem; the message names the variable or file.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct TargetConfigError(String);
+pub struct TargetConfigError(pub(super) String);
 
 /// Masking never runs on a migration target (it may be the new production
 /// database): in data-migration mode the rules may hold cutover hooks only.
@@ -123,11 +126,13 @@ impl TargetConfig {
                 )));
             }
         };
+        let layout = layout::from_lookup(indicator, get)?;
         Ok(Self::Database {
             db_secret_arn,
             salt_secret_arn,
             rules: Box::new(rules),
             tls,
+            layout,
         })
     }
 }

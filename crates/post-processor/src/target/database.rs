@@ -3,11 +3,12 @@
 
 use std::time::SystemTime;
 
-use dms_refresh_core::guard::{DbLocation, check_target};
 use dms_refresh_core::ports::{
     Begin, Endpoints, HookError, HookReport, LedgerOutcome, PortError, RunContext, Secrets,
 };
-use masking::{DbCredentials, Dialect, MaskError, Rules, RunOutcome, Salt, Target, TlsMode};
+use masking::{DbCredentials, MaskError, Rules, RunOutcome, RunReport, Salt, Target, TlsMode};
+
+use super::layout::Layout;
 use serde_json::Value;
 use tokio::sync::Mutex;
 use tracing::info;
@@ -22,15 +23,22 @@ struct Connection {
     checked_for: (String, std::time::Instant),
 }
 
+/// What the database adapter was configured with at init.
+#[derive(Debug)]
+pub struct Settings {
+    pub db_secret_arn: String,
+    pub salt_secret_arn: Option<String>,
+    pub rules: Box<Rules>,
+    pub tls: TlsMode,
+    pub layout: Layout,
+}
+
 /// Masking and the run ledger on the DMS task's target database.
 #[derive(Debug)]
 pub struct DatabaseHooks<E, S> {
-    db_secret_arn: String,
-    salt_secret_arn: Option<String>,
-    rules: Box<Rules>,
-    tls: TlsMode,
-    endpoints: E,
-    secrets: S,
+    pub(super) settings: Settings,
+    pub(super) endpoints: E,
+    pub(super) secrets: S,
     /// Kept across warm invocations for the same credentials; dropped after
     /// any error.
     connection: Mutex<Option<Connection>>,
@@ -43,14 +51,14 @@ pub(super) fn hook_error(err: &MaskError) -> HookError {
     }
 }
 
-fn port_error(err: &PortError) -> HookError {
+pub(super) fn port_error(err: &PortError) -> HookError {
     HookError {
         permanent: !err.is_retryable(),
         message: err.to_string(),
     }
 }
 
-fn permanent(message: String) -> HookError {
+pub(super) fn permanent(message: String) -> HookError {
     HookError {
         permanent: true,
         message,
@@ -88,19 +96,9 @@ pub fn salt_from_secret(secret: &str) -> Result<Salt, HookError> {
 const NO_MASKING_SALT: &str = "hooks-only run: nothing is masked";
 
 impl<E: Endpoints, S: Secrets> DatabaseHooks<E, S> {
-    pub(super) fn new(
-        db_secret_arn: String,
-        salt_secret_arn: Option<String>,
-        rules: Box<Rules>,
-        tls: TlsMode,
-        endpoints: E,
-        secrets: S,
-    ) -> Self {
+    pub(super) fn new(settings: Settings, endpoints: E, secrets: S) -> Self {
         Self {
-            db_secret_arn,
-            salt_secret_arn,
-            rules,
-            tls,
+            settings,
             endpoints,
             secrets,
             connection: Mutex::new(None),
@@ -119,7 +117,7 @@ impl<E: Endpoints, S: Secrets> DatabaseHooks<E, S> {
         }
         let secret = self
             .secrets
-            .secret_string(&self.db_secret_arn)
+            .secret_string(&self.settings.db_secret_arn)
             .await
             .map_err(|e| port_error(&e))?;
         let creds = DbCredentials::from_secret_json(&secret).map_err(|e| hook_error(&e))?;
@@ -130,7 +128,7 @@ impl<E: Endpoints, S: Secrets> DatabaseHooks<E, S> {
         let target = match cached.take() {
             Some(c) if c.creds == creds => c.target,
             _ => {
-                let target = Target::connect(&creds, self.tls.clone())
+                let target = Target::connect(&self.connect_as(&creds), self.settings.tls.clone())
                     .await
                     .map_err(|e| hook_error(&e))?;
                 info!(host = %creds.host, port = creds.port, dbname = ?creds.dbname, "connected to the target database");
@@ -145,37 +143,18 @@ impl<E: Endpoints, S: Secrets> DatabaseHooks<E, S> {
         Ok((target, id))
     }
 
-    /// Every task of the run must have the secret's database as its target.
-    async fn guard(&self, run: &RunContext, creds: &DbCredentials) -> Result<(), HookError> {
-        let location = DbLocation {
-            engine: match creds.engine {
-                Dialect::MySql => "mysql".into(),
-                Dialect::Postgres => "postgres".into(),
+    /// The credentials to connect with. On MySQL the publish model names
+    /// every database it touches, and live does not exist before the first
+    /// publish: no default database then. The secret's `dbname` still scopes
+    /// the ledger ([`ledger_id`]).
+    fn connect_as(&self, creds: &DbCredentials) -> DbCredentials {
+        match (&self.settings.layout, creds.engine) {
+            (Layout::Rewrite(_), masking::Dialect::MySql) => DbCredentials {
+                dbname: None,
+                ..creds.clone()
             },
-            host: creds.host.clone(),
-            port: creds.port,
-            dbname: creds.dbname.clone(),
-        };
-        for task in &run.tasks {
-            let Some(arn) = task.target_endpoint_arn.as_deref() else {
-                return Err(permanent(format!(
-                    "refusing to write: DMS reports no target endpoint for task {}",
-                    task.identifier
-                )));
-            };
-            let endpoint = self
-                .endpoints
-                .describe_endpoint(arn)
-                .await
-                .map_err(|e| port_error(&e))?
-                .ok_or_else(|| {
-                    permanent(format!(
-                        "refusing to write: target endpoint {arn} does not exist"
-                    ))
-                })?;
-            check_target(&endpoint, &location).map_err(permanent)?;
+            _ => creds.clone(),
         }
-        Ok(())
     }
 
     /// After a failure, reconnect on the next use.
@@ -252,9 +231,24 @@ impl<E: Endpoints, S: Secrets> DatabaseHooks<E, S> {
     }
 
     pub(super) async fn run(&self, run: &RunContext) -> Result<HookReport, HookError> {
+        if let Layout::Rewrite(publish) = &self.settings.layout {
+            return self.rewrite(run, publish).await;
+        }
         let (target, id) = self.target(run).await?;
         let salt = self.salt().await?;
-        let report = match target.run(&id, &self.rules, &salt, run.deadline).await {
+        let report = target
+            .run(&id, &self.settings.rules, &salt, run.deadline)
+            .await;
+        self.report(report).await
+    }
+
+    /// The engine's report as the hooks port's, or its error (after which the
+    /// next use reconnects).
+    pub(super) async fn report(
+        &self,
+        report: Result<RunReport, MaskError>,
+    ) -> Result<HookReport, HookError> {
+        let report = match report {
             Ok(report) => report,
             Err(e) => {
                 let err = hook_error(&e);
@@ -272,8 +266,8 @@ impl<E: Endpoints, S: Secrets> DatabaseHooks<E, S> {
         })
     }
 
-    async fn salt(&self) -> Result<Salt, HookError> {
-        let Some(arn) = self.salt_secret_arn.as_deref() else {
+    pub(super) async fn salt(&self) -> Result<Salt, HookError> {
+        let Some(arn) = self.settings.salt_secret_arn.as_deref() else {
             return Ok(Salt::new(NO_MASKING_SALT));
         };
         let secret = self
@@ -282,18 +276,5 @@ impl<E: Endpoints, S: Secrets> DatabaseHooks<E, S> {
             .await
             .map_err(|e| port_error(&e))?;
         salt_from_secret(&secret)
-    }
-
-    pub(super) async fn rollback(
-        &self,
-        _run: &RunContext,
-        _request_id: &str,
-        _dry_run: bool,
-    ) -> Result<Value, HookError> {
-        Err(permanent(
-            "rollback needs the publish model (LIVE_SCHEMA and a quarantine); the in-place \
-             mode keeps no previous copy"
-                .into(),
-        ))
     }
 }

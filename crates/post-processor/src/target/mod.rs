@@ -4,10 +4,14 @@
 
 mod config;
 mod database;
+mod guard;
+mod layout;
 mod outbox;
+mod publish;
 
 pub use config::{DEFAULT_CA_PATH, TargetConfig, TargetConfigError, vars};
 pub use database::{DatabaseHooks, ledger_id, salt_from_secret};
+pub use layout::{Layout, vars as layout_vars};
 
 use std::time::SystemTime;
 
@@ -35,11 +39,15 @@ impl<E: Endpoints, S: Secrets> TargetHooks<E, S> {
                 salt_secret_arn,
                 rules,
                 tls,
+                layout,
             } => Self::Database(Box::new(DatabaseHooks::new(
-                db_secret_arn,
-                salt_secret_arn,
-                rules,
-                tls,
+                database::Settings {
+                    db_secret_arn,
+                    salt_secret_arn,
+                    rules,
+                    tls,
+                    layout,
+                },
                 endpoints,
                 secrets,
             ))),
@@ -113,6 +121,13 @@ impl<E: Endpoints, S: Secrets> RunLedger for TargetHooks<E, S> {
 impl<E: Endpoints, S: Secrets> PostRefreshHooks for TargetHooks<E, S> {
     fn is_configured(&self) -> bool {
         matches!(self, Self::Database(_))
+    }
+
+    fn failure_keeps_live(&self) -> bool {
+        match self {
+            Self::None(_) => false,
+            Self::Database(db) => db.settings.layout.publish().is_some(),
+        }
     }
 
     async fn run(&self, run: &RunContext) -> Result<HookReport, HookError> {
