@@ -99,71 +99,11 @@ where
     H: PostRefreshHooks,
     C: Continuer,
 {
-    let tasks = describe_group(config, ports.dms).await?;
-    let lock = match config.rule_name.as_deref() {
-        Some(rule) => ports.rules.lock(rule).await?,
-        None => None,
-    };
-    let group = group_run(&group_states(&judge(config), &tasks, |_| None));
-    let mut report = ReconcileReport {
-        group: group_label(&group).into(),
-        run_id: None,
-        decision: String::new(),
-        action: None,
-        delivered: 0,
-        lock: lock.clone(),
-        alerts: Vec::new(),
-    };
-    let mut failure = None;
-    if tasks.iter().all(|t| t.start_date_epoch.is_none()) {
-        "never-run".clone_into(&mut report.group);
-        "the group has never run; nothing to reconcile".clone_into(&mut report.decision);
-    } else {
-        let run = settle_context(tasks.clone(), info);
-        report.run_id = Some(run.run_id.clone());
-        if let Err(e) = settle_if_pending(
-            config,
-            ports,
-            info,
-            &group,
-            &run,
-            lock.as_ref(),
-            &mut report,
-        )
-        .await
-        {
-            failure = Some(e);
-        }
-        if report.action.is_some() {
-            // Settling may have released or marked the lock.
-            report.lock = match config.rule_name.as_deref() {
-                Some(rule) => ports.rules.lock(rule).await?,
-                None => None,
-            };
-        }
-        if let Some(alert) = stuck_lock(config, ports, report.lock.as_ref(), &group).await {
-            report.alerts.push(alert);
-        }
-        if let Some(alert) = subscription_check(config, ports, &run, info).await {
-            report.alerts.push(alert);
-        }
-    }
-    info!(report = ?report, "reconciler sweep");
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(report),
-    }
+    ports.sweep(config, info).await
 }
 
-async fn settle_if_pending<D, R, N, L, H, C>(
-    config: &Config,
-    ports: &PostPorts<'_, D, R, N, L, H, C>,
-    info: &InvocationInfo,
-    group: &GroupRun,
-    run: &RunContext,
-    lock: Option<&RuleLock>,
-    report: &mut ReconcileReport,
-) -> Result<(), PostError>
+/// The steps of a sweep, on the post-processor's self.
+impl<D, R, N, L, H, C> PostPorts<'_, D, R, N, L, H, C>
 where
     D: ReplicationTasks,
     R: ScheduleRule,
@@ -172,138 +112,186 @@ where
     H: PostRefreshHooks,
     C: Continuer,
 {
-    if let GroupRun::Waiting(tasks) = group {
-        report.decision = format!("waiting for {}", tasks.join(", "));
-        return Ok(());
-    }
-    let state = ports
-        .ledger
-        .state(run)
-        .await
-        .map_err(|error| PostError::Ledger {
-            run_id: run.run_id.clone(),
-            error,
-        })?;
-    let pending = match (&state, lock_pending(lock, run), resumable(state.as_ref())) {
-        (Some(LedgerState::Done), _, _) => None,
-        (_, _, true) => {
-            Some("the ledger holds the run unfinished (paused, failed retryably or abandoned)")
+    async fn sweep(
+        &self,
+        config: &Config,
+        info: &InvocationInfo,
+    ) -> Result<ReconcileReport, PostError> {
+        let tasks = describe_group(config, self.dms).await?;
+        let lock = match config.rule_name.as_deref() {
+            Some(rule) => self.rules.lock(rule).await?,
+            None => None,
+        };
+        let group = group_run(&group_states(&judge(config), &tasks, |_| None));
+        let mut report = ReconcileReport {
+            group: group_label(&group).into(),
+            run_id: None,
+            decision: String::new(),
+            action: None,
+            delivered: 0,
+            lock: lock.clone(),
+            alerts: Vec::new(),
+        };
+        let mut failure = None;
+        if tasks.iter().all(|t| t.start_date_epoch.is_none()) {
+            "never-run".clone_into(&mut report.group);
+            "the group has never run; nothing to reconcile".clone_into(&mut report.decision);
+        } else {
+            let run = settle_context(tasks.clone(), info);
+            report.run_id = Some(run.run_id.clone());
+            if let Err(e) = self
+                .settle_if_pending(config, info, &group, &run, lock.as_ref(), &mut report)
+                .await
+            {
+                failure = Some(e);
+            }
+            if report.action.is_some() {
+                // Settling may have released or marked the lock.
+                report.lock = match config.rule_name.as_deref() {
+                    Some(rule) => self.rules.lock(rule).await?,
+                    None => None,
+                };
+            }
+            if let Some(alert) = self.stuck_lock(config, report.lock.as_ref(), &group).await {
+                report.alerts.push(alert);
+            }
+            if let Some(alert) = self.subscription_check(config, &run, info).await {
+                report.alerts.push(alert);
+            }
         }
-        (None, true, _) => Some(
-            "the lock records a start, the tasks settled, and no event reached the post-processor",
-        ),
-        _ => None,
-    };
-    let Some(why) = pending else {
-        report.decision = format!("nothing to do (ledger: {state:?})");
-        report.delivered = ports.deliver(config, run, info).await?;
-        return Ok(());
-    };
-    warn!(run_id = %run.run_id, why, "the reconciler settles the run");
-    why.clone_into(&mut report.decision);
-    let action = ports.settle_now(config, run.tasks.clone(), info).await?;
-    report.action = Some(action);
-    Ok(())
-}
-
-/// A lock held longer than the configured bound: alert once per lock.
-async fn stuck_lock<D, R, N, L, H, C>(
-    config: &Config,
-    ports: &PostPorts<'_, D, R, N, L, H, C>,
-    lock: Option<&RuleLock>,
-    group: &GroupRun,
-) -> Option<String>
-where
-    D: ReplicationTasks,
-    R: ScheduleRule,
-    N: Notifier,
-    L: RunLedger,
-    H: PostRefreshHooks,
-    C: Continuer,
-{
-    let rule = config.rule_name.as_deref()?;
-    let held = lock.filter(|l| !l.alerted)?;
-    #[allow(clippy::cast_precision_loss)]
-    let age = now_epoch() - held.since_epoch as f64;
-    #[allow(clippy::cast_precision_loss)]
-    if age <= config.lock_alert_after_secs as f64 {
-        return None;
+        info!(report = ?report, "reconciler sweep");
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
     }
-    let hours = age / 3600.0;
-    let alert = Alert {
-        subject: format!("dms-refresh: schedule rule {rule} locked for {hours:.1} hours"),
-        summary: format!(
-            "The schedule rule has been locked by dms-refresh since {} (holder {}): the group \
+
+    async fn settle_if_pending(
+        &self,
+        config: &Config,
+        info: &InvocationInfo,
+        group: &GroupRun,
+        run: &RunContext,
+        lock: Option<&RuleLock>,
+        report: &mut ReconcileReport,
+    ) -> Result<(), PostError> {
+        if let GroupRun::Waiting(tasks) = group {
+            report.decision = format!("waiting for {}", tasks.join(", "));
+            return Ok(());
+        }
+        let state = self
+            .ledger
+            .state(run)
+            .await
+            .map_err(|error| PostError::Ledger {
+                run_id: run.run_id.clone(),
+                error,
+            })?;
+        let pending = match (&state, lock_pending(lock, run), resumable(state.as_ref())) {
+            (Some(LedgerState::Done), _, _) => None,
+            (_, _, true) => {
+                Some("the ledger holds the run unfinished (paused, failed retryably or abandoned)")
+            }
+            (None, true, _) => Some(
+                "the lock records a start, the tasks settled, and no event reached the post-processor",
+            ),
+            _ => None,
+        };
+        let Some(why) = pending else {
+            report.decision = format!("nothing to do (ledger: {state:?})");
+            report.delivered = self.deliver(config, run, info).await?;
+            return Ok(());
+        };
+        warn!(run_id = %run.run_id, why, "the reconciler settles the run");
+        why.clone_into(&mut report.decision);
+        let action = self.settle_now(config, run.tasks.clone(), info).await?;
+        report.action = Some(action);
+        Ok(())
+    }
+
+    /// A lock held longer than the configured bound: alert once per lock.
+    async fn stuck_lock(
+        &self,
+        config: &Config,
+        lock: Option<&RuleLock>,
+        group: &GroupRun,
+    ) -> Option<String> {
+        let rule = config.rule_name.as_deref()?;
+        let held = lock.filter(|l| !l.alerted)?;
+        #[allow(clippy::cast_precision_loss)]
+        let age = now_epoch() - held.since_epoch as f64;
+        #[allow(clippy::cast_precision_loss)]
+        if age <= config.lock_alert_after_secs as f64 {
+            return None;
+        }
+        let hours = age / 3600.0;
+        let alert = Alert {
+            subject: format!("dms-refresh: schedule rule {rule} locked for {hours:.1} hours"),
+            summary: format!(
+                "The schedule rule has been locked by dms-refresh since {} (holder {}): the group \
              is {}. A task may hang, a run may have failed closed, or a start never happened. \
              Look at the tasks and the post-processor's logs; the next refresh does not start \
              until the lock is released.",
-            held.since_epoch,
-            held.owner,
-            group_label(group)
-        ),
-        details: json!({ "rule": rule, "lock": held, "group": group }),
-    };
-    if !publish_if_configured(ports.notifier, config, &alert).await
-        && config.notification_topic_arn.is_some()
-    {
-        return None;
-    }
-    let marked = RuleLock {
-        alerted: true,
-        ..held.clone()
-    };
-    if let Err(e) = ports.rules.set_lock(rule, &marked).await {
-        warn!(rule, error = %e, "could not record that the lock age was alerted");
-    }
-    Some(alert.subject)
-}
-
-/// The DMS event subscription must be `active`, or events never arrive.
-async fn subscription_check<D, R, N, L, H, C>(
-    config: &Config,
-    ports: &PostPorts<'_, D, R, N, L, H, C>,
-    run: &RunContext,
-    info: &InvocationInfo,
-) -> Option<String>
-where
-    D: ReplicationTasks,
-    R: ScheduleRule,
-    N: Notifier,
-    L: RunLedger,
-    H: PostRefreshHooks,
-    C: Continuer,
-{
-    let name = config.event_subscription_name.as_deref()?;
-    let status = match ports.dms.event_subscription_status(name).await {
-        Ok(Some(status)) if status == "active" => return None,
-        Ok(Some(status)) => status,
-        Ok(None) => "missing".to_owned(),
-        Err(e) => {
-            warn!(subscription = name, error = %e, "could not read the event subscription");
+                held.since_epoch,
+                held.owner,
+                group_label(group)
+            ),
+            details: json!({ "rule": rule, "lock": held, "group": group }),
+        };
+        if !publish_if_configured(self.notifier, config, &alert).await
+            && config.notification_topic_arn.is_some()
+        {
             return None;
         }
-    };
-    let day = (now_epoch() / 86_400.0).floor();
-    let alert = Alert {
-        subject: format!("dms-refresh: DMS event subscription {name} is {status}"),
-        summary: format!(
-            "The DMS event subscription {name} is {status}, so DMS task events do not reach the \
+        let marked = RuleLock {
+            alerted: true,
+            ..held.clone()
+        };
+        if let Err(e) = self.rules.set_lock(rule, &marked).await {
+            warn!(rule, error = %e, "could not record that the lock age was alerted");
+        }
+        Some(alert.subject)
+    }
+
+    /// The DMS event subscription must be `active`, or events never arrive.
+    async fn subscription_check(
+        &self,
+        config: &Config,
+        run: &RunContext,
+        info: &InvocationInfo,
+    ) -> Option<String> {
+        let name = config.event_subscription_name.as_deref()?;
+        let status = match self.dms.event_subscription_status(name).await {
+            Ok(Some(status)) if status == "active" => return None,
+            Ok(Some(status)) => status,
+            Ok(None) => "missing".to_owned(),
+            Err(e) => {
+                warn!(subscription = name, error = %e, "could not read the event subscription");
+                return None;
+            }
+        };
+        let day = (now_epoch() / 86_400.0).floor();
+        let alert = Alert {
+            subject: format!("dms-refresh: DMS event subscription {name} is {status}"),
+            summary: format!(
+                "The DMS event subscription {name} is {status}, so DMS task events do not reach the \
              post-processor. The reconciler finishes runs meanwhile; fix the subscription (for \
              no-permission: the SNS topic policy must allow dms.amazonaws.com to publish)."
-        ),
-        details: json!({ "subscription": name, "status": status }),
-    };
-    let key = format!("subscription:{status}:{day}");
-    let sweep = RunContext {
-        run_id: "reconciler".into(),
-        ..run.clone()
-    };
-    match ports.announce(config, &sweep, info, &key, &alert).await {
-        Ok(true) => Some(alert.subject),
-        Ok(false) => None,
-        Err(e) => {
-            warn!(subscription = name, error = %e, "the subscription alert could not be delivered");
-            None
+            ),
+            details: json!({ "subscription": name, "status": status }),
+        };
+        let key = format!("subscription:{status}:{day}");
+        let sweep = RunContext {
+            run_id: "reconciler".into(),
+            ..run.clone()
+        };
+        match self.announce(config, &sweep, info, &key, &alert).await {
+            Ok(true) => Some(alert.subject),
+            Ok(false) => None,
+            Err(e) => {
+                warn!(subscription = name, error = %e, "the subscription alert could not be delivered");
+                None
+            }
         }
     }
 }

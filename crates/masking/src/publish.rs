@@ -137,6 +137,31 @@ pub(crate) struct PublishStep<'a> {
     pub fail_after_swap: bool,
 }
 
+/// Give the developer grants on live and, with `revoke_retired`, take them
+/// back from retired (it kept the grants it had as live). Publish and
+/// rollback both end with it.
+pub(crate) async fn apply_grants(
+    conn: &mut Conn,
+    d: Dialect,
+    publish: &Publish,
+    revoke_retired: bool,
+) -> Result<(), MaskError> {
+    let p = &publish.places;
+    for g in &publish.grants {
+        let mut stmts = Vec::new();
+        if revoke_retired {
+            stmts.extend(g.revoke_sql(d, &p.retired)?);
+        }
+        stmts.extend(g.grant_sql(d, &p.live)?);
+        for s in stmts {
+            conn.raw(&s)
+                .await
+                .map_err(MaskError::db(format!("granting to {}", g.grantee)))?;
+        }
+    }
+    Ok(())
+}
+
 fn injected_failure() -> MaskError {
     MaskError::Database {
         context: "publishing (RunOptions::fail_after_publish_swap)".into(),
@@ -350,21 +375,9 @@ impl PublishStep<'_> {
     /// from the retired copy, which kept the grants it had as live).
     async fn grant(&self, conn: &mut Conn) -> Result<(), MaskError> {
         let d = self.target.dialect();
-        let p = &self.publish.places;
-        let retired_exists = d == Dialect::Postgres && place_exists(conn, &p.retired).await?;
-        for g in &self.publish.grants {
-            let mut stmts = Vec::new();
-            if retired_exists {
-                stmts.extend(g.revoke_sql(d, &p.retired)?);
-            }
-            stmts.extend(g.grant_sql(d, &p.live)?);
-            for s in stmts {
-                conn.raw(&s)
-                    .await
-                    .map_err(MaskError::db(format!("granting to {}", g.grantee)))?;
-            }
-        }
-        Ok(())
+        let retired_exists =
+            d == Dialect::Postgres && place_exists(conn, &self.publish.places.retired).await?;
+        apply_grants(conn, d, self.publish, retired_exists).await
     }
 
     /// Record the publication and mark the step done (inside the caller's

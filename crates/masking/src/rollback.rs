@@ -291,18 +291,7 @@ impl Rollback<'_> {
     /// Grant on the restored live copy; revoke on the one now retired.
     /// (MySQL `GRANT` commits implicitly: call it outside a transaction.)
     async fn regrant(&self, conn: &mut Conn) -> Result<(), MaskError> {
-        let d = self.target.dialect();
-        let p = &self.publish.places;
-        for g in &self.publish.grants {
-            let mut stmts = g.revoke_sql(d, &p.retired)?;
-            stmts.extend(g.grant_sql(d, &p.live)?);
-            for s in stmts {
-                conn.raw(&s)
-                    .await
-                    .map_err(MaskError::db(format!("granting to {}", g.grantee)))?;
-            }
-        }
-        Ok(())
+        crate::publish::apply_grants(conn, self.target.dialect(), self.publish, true).await
     }
 
     /// Record the publication and the request (inside the caller's
