@@ -115,8 +115,11 @@ sys.exit(status)
 PY
 }
 
+# Not --parallel: the two cargo builds share target/ and wait for each other's lock
+# anyway, and on a fresh machine both would create cargo-zigbuild's wrapper files at
+# once and one fails with "File exists".
 sam_build() {
-    sam build --parallel --parameter-overrides Architecture=x86_64 && artifact_sizes
+    sam build --parameter-overrides Architecture=x86_64 && artifact_sizes
 }
 
 step "sam validate --lint" sam validate --lint --template-file template.yaml

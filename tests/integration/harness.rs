@@ -243,16 +243,15 @@ impl Moto {
     pub async fn lock_rule(&self, name: &str) {
         use dms_refresh_core::ports::ScheduleRule;
         self.put_rule(name, true).await;
-        let lock = dms_refresh_core::ports::RuleLock {
-            owner: "schedule:test-night".into(),
-            since_epoch: std::time::SystemTime::now()
+        let lock = dms_refresh_core::ports::RuleLock::taken(
+            "schedule:test-night",
+            std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .expect("clock after 1970")
                 .as_secs()
                 - 5,
-            handled_run: None,
-            alerted: false,
-        };
+            true,
+        );
         dms_refresh_core::aws::EventBridgeClient::new(self.events())
             .set_lock(name, &lock)
             .await

@@ -109,15 +109,16 @@ async fn a_retry_of_the_killed_invocation_finishes_its_start() {
     moto.run_and_stop(&arn).await;
     let config = config_from(&function_env(&[&arn], &rule, "schedule", None));
     // What the killed attempt left: its lock on the rule, the rule disabled.
-    let lock = dms_refresh_core::ports::RuleLock {
-        owner: "schedule:89d1a02d-5ec7-412e-82f5-13505f849b41".into(),
-        since_epoch: std::time::SystemTime::now()
+    // Taken after last night's start (which the emulator dated a moment ago).
+    let lock = dms_refresh_core::ports::RuleLock::taken(
+        "schedule:89d1a02d-5ec7-412e-82f5-13505f849b41",
+        std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
-            .as_secs(),
-        handled_run: None,
-        alerted: false,
-    };
+            .as_secs()
+            + 3,
+        true,
+    );
     let rules = EventBridgeClient::new(moto.events());
     use dms_refresh_core::ports::ScheduleRule;
     rules.set_lock(&rule, &lock).await.unwrap();

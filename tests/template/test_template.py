@@ -268,7 +268,7 @@ def test_parameter_constraints_reject_bad_values(
 def test_samconfig_examples_deploy(env: str) -> None:
     config = tomllib.loads((REPO / "samconfig.toml").read_text())
     assert config[env]["validate"]["parameters"]["lint"] is True
-    assert config[env]["build"]["parameters"] == {"cached": False, "parallel": True}
+    assert config[env]["build"]["parameters"] == {"cached": False, "parallel": False}
     deploy_params = config[env]["deploy"]["parameters"]
     assert deploy_params["resolve_s3"] is True
     assert "CAPABILITY_IAM" in deploy_params["capabilities"]

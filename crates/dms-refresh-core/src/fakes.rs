@@ -6,8 +6,8 @@ use std::sync::Mutex;
 
 use crate::config::RefreshType;
 use crate::ports::{
-    FailureKind, Notifier, PortError, ReplicationTasks, RuleLock, RuleState, ScheduleRule,
-    StartRequest,
+    FailureKind, LockUpdate, Notifier, PortError, ReplicationTasks, RuleLock, RuleState,
+    ScheduleRule, StartRequest,
 };
 use crate::task::{TaskInfo, TaskStatus};
 
@@ -198,15 +198,7 @@ impl FakeRules {
     /// A rule the project disabled for a run: disabled, with the lock record.
     pub fn locked(name: &str, owner: &str, since_epoch: u64) -> Self {
         let fake = Self::with_rule(name, RuleState::Disabled);
-        lock(&fake.locks).insert(
-            name.to_owned(),
-            RuleLock {
-                owner: owner.to_owned(),
-                since_epoch,
-                handled_run: None,
-                alerted: false,
-            },
-        );
+        lock(&fake.locks).insert(name.to_owned(), RuleLock::taken(owner, since_epoch, true));
         fake
     }
 }
@@ -250,6 +242,25 @@ impl ScheduleRule for FakeRules {
             ));
         }
         lock(&self.locks).insert(rule_name.to_owned(), rule_lock.clone());
+        Ok(())
+    }
+
+    async fn update_lock(&self, rule_name: &str, update: &LockUpdate) -> Result<(), PortError> {
+        if *lock(&self.fail_lock_writes) {
+            return Err(PortError::new(
+                "TagResource",
+                FailureKind::Transient,
+                "throttled",
+            ));
+        }
+        // Like a lone tag on AWS: without an owner there is no lock to update.
+        if let Some(held) = lock(&self.locks).get_mut(rule_name) {
+            match update {
+                LockUpdate::Handled(run) => held.handled_run = Some(run.clone()),
+                LockUpdate::Alerted => held.alerted = true,
+                LockUpdate::LastAlert(key) => held.last_alert = Some(key.clone()),
+            }
+        }
         Ok(())
     }
 
@@ -391,5 +402,86 @@ impl crate::ports::Continuer for FakeContinuer {
     ) -> Result<(), PortError> {
         lock(&self.sent).push(continuation.clone());
         Ok(())
+    }
+}
+
+/// The in-memory ledger, with a scripted refusal of `begin` (the guard or
+/// the database failing before the ledger can be reached).
+#[derive(Debug, Default)]
+pub struct FakeLedger {
+    pub inner: crate::memory::MemoryLedger,
+    pub begin_error: Mutex<Option<String>>,
+}
+
+impl FakeLedger {
+    /// `begin` fails permanently with `message` while it is set.
+    pub fn fail_begin(&self, message: Option<&str>) {
+        *lock(&self.begin_error) = message.map(str::to_owned);
+    }
+
+    pub fn done_count(&self) -> usize {
+        self.inner.done_count()
+    }
+}
+
+impl crate::ports::RunLedger for FakeLedger {
+    fn is_durable(&self) -> bool {
+        false
+    }
+
+    async fn begin(
+        &self,
+        run: &crate::ports::RunContext,
+        owner: &str,
+        lease_until: std::time::SystemTime,
+    ) -> Result<crate::ports::Begin, crate::ports::HookError> {
+        if let Some(message) = lock(&self.begin_error).clone() {
+            return Err(crate::ports::HookError {
+                permanent: true,
+                message,
+            });
+        }
+        self.inner.begin(run, owner, lease_until).await
+    }
+
+    async fn finish(
+        &self,
+        run: &crate::ports::RunContext,
+        owner: &str,
+        outcome: &crate::ports::LedgerOutcome,
+    ) -> Result<(), crate::ports::HookError> {
+        self.inner.finish(run, owner, outcome).await
+    }
+
+    async fn state(
+        &self,
+        run: &crate::ports::RunContext,
+    ) -> Result<Option<crate::ports::LedgerState>, crate::ports::HookError> {
+        self.inner.state(run).await
+    }
+
+    async fn enqueue(
+        &self,
+        run: &crate::ports::RunContext,
+        message: &crate::ports::Outgoing,
+    ) -> Result<bool, crate::ports::HookError> {
+        self.inner.enqueue(run, message).await
+    }
+
+    async fn claim_unsent(
+        &self,
+        run: &crate::ports::RunContext,
+        owner: &str,
+        claim_until: std::time::SystemTime,
+    ) -> Result<Vec<crate::ports::Outgoing>, crate::ports::HookError> {
+        self.inner.claim_unsent(run, owner, claim_until).await
+    }
+
+    async fn mark_sent(
+        &self,
+        run: &crate::ports::RunContext,
+        message: &crate::ports::Outgoing,
+    ) -> Result<(), crate::ports::HookError> {
+        self.inner.mark_sent(run, message).await
     }
 }

@@ -95,8 +95,39 @@ pub struct RuleLock {
     /// The run id the post-processor handled while keeping the rule
     /// disabled (a failed run, fail closed).
     pub handled_run: Option<String>,
-    /// The lock age alert already sent for this lock (its `since_epoch`).
+    /// The lock age alert was sent for this lock.
     pub alerted: bool,
+    /// The holder disabled the rule itself (schedule mode, the rule was
+    /// enabled): a start that fails with nothing running gives it back.
+    pub disabled_rule: bool,
+    /// The key of the last alert sent while the lock was held, for alerts
+    /// that cannot go through the ledger's outbox (the ledger is out of reach).
+    pub last_alert: Option<String>,
+}
+
+impl RuleLock {
+    /// A fresh lock taken by `owner` now.
+    pub fn taken(owner: &str, since_epoch: u64, disabled_rule: bool) -> Self {
+        Self {
+            owner: owner.to_owned(),
+            since_epoch,
+            handled_run: None,
+            alerted: false,
+            disabled_rule,
+            last_alert: None,
+        }
+    }
+}
+
+/// One field of the lock record, written alone so that a concurrent writer
+/// of the whole record (a starter taking the lock, a post-processor dropping
+/// it) is never overwritten from a stale read. Written to a rule without a
+/// lock record it makes none (a record without an owner is no lock).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockUpdate {
+    Handled(String),
+    Alerted,
+    LastAlert(String),
 }
 
 /// The EventBridge calls on the schedule rule.
@@ -124,6 +155,13 @@ pub trait ScheduleRule: Sync {
         &self,
         rule_name: &str,
         lock: &RuleLock,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Write one field of the lock record (see [`LockUpdate`]).
+    fn update_lock(
+        &self,
+        rule_name: &str,
+        update: &LockUpdate,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 
     /// Remove the lock record.

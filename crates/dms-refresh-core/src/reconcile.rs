@@ -19,8 +19,8 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::notify::{Alert, publish_if_configured};
 use crate::ports::{
-    Continuer, LedgerState, Notifier, PostRefreshHooks, ReplicationTasks, RuleLock, RunContext,
-    RunLedger, ScheduleRule,
+    Continuer, LedgerState, LockUpdate, Notifier, PostRefreshHooks, ReplicationTasks, RuleLock,
+    RunContext, RunLedger, ScheduleRule,
 };
 use crate::post::{
     InvocationInfo, PostError, PostPorts, RecordAction, describe_group, judge, now_epoch,
@@ -243,11 +243,7 @@ where
         {
             return None;
         }
-        let marked = RuleLock {
-            alerted: true,
-            ..held.clone()
-        };
-        if let Err(e) = self.rules.set_lock(rule, &marked).await {
+        if let Err(e) = self.rules.update_lock(rule, &LockUpdate::Alerted).await {
             warn!(rule, error = %e, "could not record that the lock age was alerted");
         }
         Some(alert.subject)

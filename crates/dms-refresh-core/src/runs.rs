@@ -352,10 +352,12 @@ pub fn run_id(tasks: &[TaskInfo]) -> String {
         .map(|(_, p)| p)
         .collect::<Vec<_>>()
         .join("+");
-    if id.len() <= 200 {
+    // At most 180 characters, so that `<database>/<run id>` fits the
+    // ledger's 255.
+    if id.len() <= 180 {
         id
     } else {
-        let prefix: String = id.chars().take(180).collect();
+        let prefix: String = id.chars().take(160).collect();
         format!("{prefix}~{:016x}", fnv1a(id.as_bytes()))
     }
 }
@@ -723,7 +725,7 @@ mod tests {
             })
             .collect();
         let long = run_id(&many);
-        assert!(long.len() <= 200, "{}", long.len());
+        assert!(long.len() <= 180, "{}", long.len());
         assert_eq!(long, run_id(&many));
     }
 }

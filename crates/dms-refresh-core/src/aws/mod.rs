@@ -14,7 +14,7 @@ mod rule_lock;
 use crate::config::RefreshType;
 use crate::guard::{EndpointInfo, MappedTask};
 use crate::ports::{
-    Endpoints, FailureKind, Notifier, PortError, ReplicationTasks, RuleLock, RuleState,
+    Endpoints, FailureKind, LockUpdate, Notifier, PortError, ReplicationTasks, RuleLock, RuleState,
     ScheduleRule, Secrets, StartRequest,
 };
 use crate::task::{StartDates, StartType, TaskInfo, TaskStatus, latest_start};
@@ -423,6 +423,10 @@ impl ScheduleRule for EventBridgeClient {
         rule_lock::write(&self.client, rule_name, lock).await
     }
 
+    async fn update_lock(&self, rule_name: &str, update: &LockUpdate) -> Result<(), PortError> {
+        rule_lock::update(&self.client, rule_name, update).await
+    }
+
     async fn clear_lock(&self, rule_name: &str) -> Result<(), PortError> {
         rule_lock::clear(&self.client, rule_name).await
     }
@@ -704,12 +708,7 @@ mod tests {
             [&describe, &tag, &untag, &list]
         );
         let eb = EventBridgeClient::new(client);
-        let lock = RuleLock {
-            owner: "schedule:e1".into(),
-            since_epoch: 1_790_000_000,
-            handled_run: None,
-            alerted: false,
-        };
+        let lock = RuleLock::taken("schedule:e1", 1_790_000_000, false);
         eb.set_lock("nightly", &lock).await.unwrap();
         assert_eq!(eb.lock("nightly").await.unwrap(), Some(lock));
         eb.clear_lock("nightly").await.unwrap();

@@ -5,13 +5,22 @@
 use aws_sdk_eventbridge::types::Tag;
 
 use super::classify;
-use crate::ports::{FailureKind, PortError, RuleLock};
+use crate::ports::{FailureKind, LockUpdate, PortError, RuleLock};
 
 pub const OWNER: &str = "dms-refresh:lock-owner";
 pub const SINCE: &str = "dms-refresh:lock-since";
 pub const HANDLED_RUN: &str = "dms-refresh:handled-run";
 pub const ALERTED: &str = "dms-refresh:lock-alerted";
-const KEYS: [&str; 4] = [OWNER, SINCE, HANDLED_RUN, ALERTED];
+pub const DISABLED_RULE: &str = "dms-refresh:lock-disabled-rule";
+pub const LAST_ALERT: &str = "dms-refresh:last-alert";
+const KEYS: [&str; 6] = [
+    OWNER,
+    SINCE,
+    HANDLED_RUN,
+    ALERTED,
+    DISABLED_RULE,
+    LAST_ALERT,
+];
 
 /// The rule's ARN, which the tagging calls need.
 pub async fn rule_arn(
@@ -35,18 +44,15 @@ pub async fn rule_arn(
 
 /// Read the lock from the tags; `None` without an owner tag.
 pub fn from_tags<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<RuleLock> {
-    let mut lock = RuleLock {
-        owner: String::new(),
-        since_epoch: 0,
-        handled_run: None,
-        alerted: false,
-    };
+    let mut lock = RuleLock::taken("", 0, false);
     for (key, value) in tags {
         match key {
             OWNER => value.clone_into(&mut lock.owner),
             SINCE => lock.since_epoch = value.parse().unwrap_or(0),
             HANDLED_RUN if !value.is_empty() => lock.handled_run = Some(value.to_owned()),
             ALERTED => lock.alerted = value == "true",
+            DISABLED_RULE => lock.disabled_rule = value == "true",
+            LAST_ALERT if !value.is_empty() => lock.last_alert = Some(value.to_owned()),
             _ => {}
         }
     }
@@ -64,12 +70,27 @@ pub fn to_tags(lock: &RuleLock) -> (Vec<(&'static str, String)>, Vec<&'static st
         Some(run) => set.push((HANDLED_RUN, run.clone())),
         None => unset.push(HANDLED_RUN),
     }
-    if lock.alerted {
-        set.push((ALERTED, "true".to_owned()));
-    } else {
-        unset.push(ALERTED);
+    for (key, on) in [(ALERTED, lock.alerted), (DISABLED_RULE, lock.disabled_rule)] {
+        if on {
+            set.push((key, "true".to_owned()));
+        } else {
+            unset.push(key);
+        }
+    }
+    match &lock.last_alert {
+        Some(key) => set.push((LAST_ALERT, key.clone())),
+        None => unset.push(LAST_ALERT),
     }
     (set, unset)
+}
+
+/// The one tag a [`LockUpdate`] writes.
+pub fn update_tag(update: &LockUpdate) -> (&'static str, String) {
+    match update {
+        LockUpdate::Handled(run) => (HANDLED_RUN, run.clone()),
+        LockUpdate::Alerted => (ALERTED, "true".to_owned()),
+        LockUpdate::LastAlert(key) => (LAST_ALERT, key.clone()),
+    }
 }
 
 pub async fn read(
@@ -93,6 +114,25 @@ pub async fn write(
 ) -> Result<(), PortError> {
     let arn = rule_arn(client, rule_name).await?;
     let (set, unset) = to_tags(lock);
+    tag(client, &arn, set).await?;
+    untag(client, &arn, &unset).await
+}
+
+/// Write one field only.
+pub async fn update(
+    client: &aws_sdk_eventbridge::Client,
+    rule_name: &str,
+    update: &LockUpdate,
+) -> Result<(), PortError> {
+    let arn = rule_arn(client, rule_name).await?;
+    tag(client, &arn, vec![update_tag(update)]).await
+}
+
+async fn tag(
+    client: &aws_sdk_eventbridge::Client,
+    arn: &str,
+    set: Vec<(&'static str, String)>,
+) -> Result<(), PortError> {
     let tags = set
         .into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
@@ -100,12 +140,12 @@ pub async fn write(
         .map_err(|e| PortError::new("TagResource", FailureKind::Permanent, e.to_string()))?;
     client
         .tag_resource()
-        .resource_arn(&arn)
+        .resource_arn(arn)
         .set_tags(Some(tags))
         .send()
         .await
-        .map_err(|e| classify("TagResource", e))?;
-    untag(client, &arn, &unset).await
+        .map(|_| ())
+        .map_err(|e| classify("TagResource", e))
 }
 
 pub async fn clear(client: &aws_sdk_eventbridge::Client, rule_name: &str) -> Result<(), PortError> {
@@ -142,6 +182,8 @@ mod tests {
             since_epoch: 1_790_000_000,
             handled_run: Some("nightly@1790000000".into()),
             alerted: true,
+            disabled_rule: true,
+            last_alert: Some("failed:0123456789abcdef".into()),
         };
         let (set, unset) = to_tags(&lock);
         assert!(unset.is_empty());

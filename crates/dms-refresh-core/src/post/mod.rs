@@ -478,24 +478,7 @@ where
             action,
         };
         if continuation.invocation > MAX_INVOCATIONS {
-            let error = HookError {
-                permanent: true,
-                message: format!(
-                    "run {} used {MAX_INVOCATIONS} invocations without finishing; raise the \
-                     chunk size or the function timeout",
-                    continuation.run_id
-                ),
-            };
-            let alert = Alert {
-                subject: format!("dms-refresh: run {} is stuck", continuation.run_id),
-                summary: format!("{} The schedule rule stays disabled.", error.message),
-                details: json!({ "run_id": continuation.run_id, "invocations": continuation.invocation }),
-            };
-            publish_if_configured(self.notifier, config, &alert).await;
-            return Err(PostError::Hooks {
-                run_id: continuation.run_id.clone(),
-                error,
-            });
+            return Err(self.stuck(config, continuation, info).await);
         }
         let tasks = describe_group(config, self.dms).await?;
         let current = run_id(&tasks);
@@ -509,6 +492,44 @@ where
             .settle_group(config, tasks, |_| None, Some(continuation), info)
             .await?;
         Ok(outcome(action))
+    }
+
+    /// A run that used every invocation it may: recorded as a permanent
+    /// failure (so neither a retry nor the reconciler starts the chain
+    /// again) and alerted once, through the outbox.
+    async fn stuck(
+        &self,
+        config: &Config,
+        continuation: &Continuation,
+        info: &InvocationInfo,
+    ) -> PostError {
+        let error = HookError {
+            permanent: true,
+            message: format!(
+                "run {} used {MAX_INVOCATIONS} invocations without finishing; raise the chunk \
+                 size or the function timeout, then re-run by hand",
+                continuation.run_id
+            ),
+        };
+        match describe_group(config, self.dms).await {
+            Ok(tasks) if run_id(&tasks) == continuation.run_id => {
+                let run = settle::context_for(tasks, true, info, Some(continuation));
+                self.fail_run(config, &run, info, &error, "continuing the run")
+                    .await;
+            }
+            _ => {
+                let alert = Alert {
+                    subject: format!("dms-refresh: run {} is stuck", continuation.run_id),
+                    summary: format!("{} The schedule rule stays disabled.", error.message),
+                    details: json!({ "run_id": continuation.run_id, "invocations": continuation.invocation }),
+                };
+                self.alert_outside_ledger(config, "stuck", &alert).await;
+            }
+        }
+        PostError::Hooks {
+            run_id: continuation.run_id.clone(),
+            error,
+        }
     }
 
     /// Settle the group's current run as an event would, without an event.

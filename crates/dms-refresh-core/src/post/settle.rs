@@ -12,10 +12,11 @@ use crate::config::{Config, RefreshIndicator};
 use crate::events::Continuation;
 use crate::notify::Alert;
 use crate::ports::{
-    Begin, Continuer, HookError, HookReport, LedgerOutcome, Notifier, PortError, PostRefreshHooks,
-    ReplicationTasks, RuleLock, RuleState, RunContext, RunLedger, ScheduleRule,
+    Begin, Continuer, HookError, HookReport, LedgerOutcome, LockUpdate, Notifier, PortError,
+    PostRefreshHooks, ReplicationTasks, RuleLock, RuleState, RunContext, RunLedger, ScheduleRule,
 };
-use crate::runs::{GroupRun, group_run, group_states, run_id};
+use crate::runs::{GROUP_START_WINDOW_SECS, GroupRun, group_run, group_states, run_id};
+use crate::starter::started_under_lock;
 use crate::task::TaskInfo;
 
 /// How the group's run ended.
@@ -30,11 +31,17 @@ pub(crate) enum Ending {
 }
 
 impl Ending {
-    fn from_group(group: GroupRun) -> Result<Self, Vec<String>> {
+    /// In data-refresh mode a task that stopped short (one whose own
+    /// migration type replicates changes) loaded part of production: that is
+    /// a failed load, masked or published like one, never only reported.
+    fn from_group(group: GroupRun, indicator: RefreshIndicator) -> Result<Self, Vec<String>> {
         match group {
             GroupRun::Waiting(tasks) => Err(tasks),
             GroupRun::Finished => Ok(Self::Finished),
             GroupRun::Failed(f) => Ok(Self::LoadFailed(f)),
+            GroupRun::NotFinished(n) if indicator == RefreshIndicator::DataRefresh => {
+                Ok(Self::LoadFailed(n))
+            }
             GroupRun::NotFinished(n) => Ok(Self::NotFinished(n)),
         }
     }
@@ -65,14 +72,33 @@ pub(crate) fn context_for(
     }
 }
 
-/// The task that stopped after the run with its identity was recorded done:
-/// DMS restarted it without moving any start date, so this stop cannot be
-/// told from the run already handled.
+/// The task of the run that stopped after the run with its identity was
+/// recorded done: DMS restarted it without moving any start date, so this
+/// stop cannot be told from the run already handled. Tasks left out of the
+/// run (started apart from the group) do not count.
 fn stopped_after(run: &RunContext, finished_at_ms: Option<u64>) -> Option<&TaskInfo> {
+    #[allow(clippy::cast_precision_loss)]
     let finished = finished_at_ms? as f64 / 1000.0;
+    let latest = run
+        .tasks
+        .iter()
+        .filter_map(|t| t.start_date_epoch)
+        .fold(f64::NEG_INFINITY, f64::max);
     run.tasks
         .iter()
+        .filter(|t| {
+            t.start_date_epoch
+                .is_some_and(|s| s >= latest - GROUP_START_WINDOW_SECS)
+        })
         .find(|t| t.stop_date_epoch.is_some_and(|stop| stop > finished + 1.0))
+}
+
+/// The latest start of the run's tasks, epoch seconds.
+fn run_start(run: &RunContext) -> Option<f64> {
+    run.tasks
+        .iter()
+        .filter_map(|t| t.start_date_epoch)
+        .reduce(f64::max)
 }
 
 /// What the hooks step left to do.
@@ -103,7 +129,7 @@ where
         info: &InvocationInfo,
     ) -> Result<RecordAction, PostError> {
         let states = group_states(&judge(config), &tasks, hint);
-        let ending = match Ending::from_group(group_run(&states)) {
+        let ending = match Ending::from_group(group_run(&states), config.indicator) {
             Ok(ending) => ending,
             Err(waiting) => {
                 info!(waiting = ?waiting, "tasks of the group are still running; waiting for their events");
@@ -151,7 +177,8 @@ where
                 .into(),
             details: json!({ "tasks": tasks.iter().map(|t| (&t.arn, t.status.as_str())).collect::<Vec<_>>() }),
         };
-        crate::notify::publish_if_configured(self.notifier, config, &alert).await;
+        self.alert_outside_ledger(config, "unidentifiable", &alert)
+            .await;
         PostError::Hooks {
             run_id: "unknown".into(),
             error: HookError {
@@ -193,15 +220,16 @@ where
                 Ok(None)
             }
             Err(error) => {
-                // The ledger itself is out of reach: no outbox to keep the
-                // alert in, so it is sent directly (once per attempt).
+                // The ledger is out of reach or refused (the guard, the
+                // secret, the connection): no outbox to keep the alert in.
                 let alert = failure_alert(
                     run,
                     &error,
-                    "recording the run",
+                    "checking and reaching the target database",
                     self.hooks.failure_keeps_live(),
                 );
-                crate::notify::publish_if_configured(self.notifier, config, &alert).await;
+                let key = super::outcome_key("unreachable", &error.message);
+                self.alert_outside_ledger(config, &key, &alert).await;
                 Err(PostError::Ledger {
                     run_id: run.run_id.clone(),
                     error,
@@ -296,7 +324,7 @@ where
     /// Record a failed run and announce it once per distinct error; the
     /// schedule rule is left disabled. A permanent failure also marks the
     /// rule's lock as handled, so the reconciler does not retry it.
-    async fn fail_run(
+    pub(super) async fn fail_run(
         &self,
         config: &Config,
         run: &RunContext,
@@ -304,6 +332,27 @@ where
         error: &HookError,
         doing: &str,
     ) {
+        let key = super::outcome_key("failed", &error.message);
+        let alert = failure_alert(run, error, doing, self.hooks.failure_keeps_live());
+        self.record_failure(config, run, info, error, &key, &alert)
+            .await;
+    }
+
+    /// Keep the alert first (nothing after it can lose it), then record the
+    /// failure, mark a permanent one handled on the lock, and deliver.
+    async fn record_failure(
+        &self,
+        config: &Config,
+        run: &RunContext,
+        info: &InvocationInfo,
+        error: &HookError,
+        key: &str,
+        alert: &Alert,
+    ) {
+        let message = super::announce::outgoing(run, key, alert);
+        if let Err(e) = self.ledger.enqueue(run, &message).await {
+            warn!(run_id = %run.run_id, error = %e, "could not keep the failure alert in the outbox");
+        }
         let outcome = LedgerOutcome::Failed {
             error: error.message.clone(),
             permanent: error.permanent,
@@ -316,9 +365,7 @@ where
         {
             warn!(run_id = %run.run_id, error = %e, "could not mark the rule's lock as handled");
         }
-        let key = super::outcome_key("failed", &error.message);
-        let alert = failure_alert(run, error, doing, self.hooks.failure_keeps_live());
-        if let Err(e) = self.announce(config, run, info, &key, &alert).await {
+        if let Err(e) = self.deliver(config, run, info).await {
             warn!(run_id = %run.run_id, error = %e, "the failure alert stays in the outbox until a retry or the reconciler sends it");
         }
     }
@@ -394,11 +441,16 @@ where
         match self.rule_step(config, rule, run, reenable).await {
             Ok(note) => Ok(note),
             Err(err) => {
+                // The run's work is done; only the rule is left. The run stays
+                // retryable (its steps are no-ops now) until the rule is
+                // handed back, by the retry or the reconciler.
                 let error = HookError {
-                    permanent: !err.is_retryable(),
+                    permanent: false,
                     message: format!("handing the schedule rule {rule} back failed: {err}"),
                 };
-                self.fail_run(config, run, info, &error, "re-enabling the schedule rule")
+                let key = super::outcome_key("rule", &error.message);
+                let alert = rule_alert(run, &error, self.hooks.failure_keeps_live());
+                self.record_failure(config, run, info, &error, &key, &alert)
                     .await;
                 Err(PostError::Port(err))
             }
@@ -412,7 +464,12 @@ where
         run: &RunContext,
         reenable: bool,
     ) -> Result<String, PortError> {
-        let lock = self.rules.lock(rule).await?;
+        // A lock taken after this run's tasks started belongs to a later
+        // start: this run leaves it to that run.
+        let lock =
+            self.rules.lock(rule).await?.filter(|l| {
+                run_start(run).is_none_or(|s| started_under_lock(Some(s), l.since_epoch))
+            });
         let managed = config.manages_rule().is_some();
         let note = match (managed, reenable, lock) {
             (true, true, Some(_)) => {
@@ -455,6 +512,8 @@ where
         }
     }
 
+    /// Only the one field is written: a concurrent starter or post-processor
+    /// rewriting the record is never overwritten from this read.
     async fn record_handled(
         &self,
         rule: &str,
@@ -464,11 +523,33 @@ where
         if held.handled_run.as_deref() == Some(run.run_id.as_str()) {
             return Ok(());
         }
-        let lock = RuleLock {
-            handled_run: Some(run.run_id.clone()),
-            ..held
+        self.rules
+            .update_lock(rule, &LockUpdate::Handled(run.run_id.clone()))
+            .await
+    }
+
+    /// An alert for a failure outside the ledger (it is out of reach, or the
+    /// run has no identity): sent once per key while a run holds the rule's
+    /// lock (the key is kept on it); without a lock record, on every attempt.
+    pub(crate) async fn alert_outside_ledger(&self, config: &Config, key: &str, alert: &Alert) {
+        let rule = config.rule_name.as_deref();
+        let held = match rule {
+            Some(rule) => self.rules.lock(rule).await.ok().flatten(),
+            None => None,
         };
-        self.rules.set_lock(rule, &lock).await
+        if held.as_ref().and_then(|l| l.last_alert.as_deref()) == Some(key) {
+            info!(key, "this failure was alerted before; not again");
+            return;
+        }
+        let sent = crate::notify::publish_if_configured(self.notifier, config, alert).await;
+        if let (true, Some(rule), Some(_)) = (sent, rule, held)
+            && let Err(e) = self
+                .rules
+                .update_lock(rule, &LockUpdate::LastAlert(key.to_owned()))
+                .await
+        {
+            warn!(rule, error = %e, "could not record the alert on the rule's lock");
+        }
     }
 
     /// Keep the run's announcement in the outbox, record the run done, then
@@ -599,6 +680,32 @@ pub(crate) fn failure_alert(
             "load_complete": run.load_complete,
             "error": error.message,
             "permanent": error.permanent,
+        }),
+    }
+}
+
+/// The run's work is done, but the schedule rule could not be handed back.
+pub(crate) fn rule_alert(run: &RunContext, error: &HookError, keeps_live: bool) -> Alert {
+    let work = if keeps_live {
+        "The masked copy is published and developers read it."
+    } else {
+        "The target is masked."
+    };
+    Alert {
+        subject: format!(
+            "dms-refresh: run {} done, schedule rule NOT handed back",
+            run.run_id
+        ),
+        summary: format!(
+            "{work} Handing the schedule rule back failed: {}. The retry and the reconciler \
+             try again (fix a missing permission, e.g. events:EnableRule or \
+             events:UntagResource); the success message follows once the rule is handed back.",
+            error.message
+        ),
+        details: json!({
+            "run_id": run.run_id,
+            "tasks": run.tasks.iter().map(|t| &t.arn).collect::<Vec<_>>(),
+            "error": error.message,
         }),
     }
 }

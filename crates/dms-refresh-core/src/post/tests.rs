@@ -7,8 +7,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::config::vars;
 use crate::events::parse_invocation;
-use crate::fakes::{FakeContinuer, FakeDms, FakeHooks, FakeNotifier, FakeRules, task};
-use crate::memory::MemoryLedger;
+use crate::fakes::{FakeContinuer, FakeDms, FakeHooks, FakeLedger, FakeNotifier, FakeRules, task};
 use crate::ports::{HookReport, RuleState};
 use crate::task::TaskStatus;
 
@@ -54,7 +53,7 @@ pub(crate) struct World {
     pub dms: FakeDms,
     pub rules: FakeRules,
     pub notifier: FakeNotifier,
-    pub ledger: MemoryLedger,
+    pub ledger: FakeLedger,
     pub hooks: FakeHooks,
     pub continuer: FakeContinuer,
 }
@@ -76,7 +75,7 @@ impl World {
             dms: FakeDms::with_tasks(tasks),
             rules: FakeRules::locked(RULE, "schedule:e1", LOCK_SINCE),
             notifier: FakeNotifier::default(),
-            ledger: MemoryLedger::default(),
+            ledger: FakeLedger::default(),
             hooks: FakeHooks::default(),
             continuer: FakeContinuer::default(),
         }
@@ -466,17 +465,99 @@ async fn a_failed_rule_re_enable_alerts_and_the_retry_converges() {
     let err = w.deliver(FINISHED).await.unwrap_err();
     assert_eq!(err.error_type(), "AwsTransientError");
     assert_eq!(w.hooks.run_count(), 1);
-    assert!(w.subjects()[0].contains("FAILED"), "{:?}", w.subjects());
+    // The alert says what happened: the work is done, the rule is not back.
     assert!(
-        w.notifier.messages()[0]
-            .2
-            .contains("re-enabling the schedule rule")
+        w.subjects()[0].contains("NOT handed back"),
+        "{:?}",
+        w.subjects()
     );
+    let body = &w.notifier.messages()[0].2;
+    assert!(
+        body.contains("The target is masked") && body.contains("schedule rule"),
+        "{body}"
+    );
+    // Even a permission error stays retryable: only the rule is left to do.
+    let again = w.deliver(FINISHED).await.unwrap_err();
+    assert_eq!(again.error_type(), "AwsTransientError");
+    assert_eq!(w.notifier.messages().len(), 1, "alerted once");
 
     *w.rules.fail_changes.lock().unwrap() = false;
     let retry = w.deliver(FINISHED).await.unwrap();
     assert!(matches!(action(&retry), RecordAction::Completed { .. }));
     assert_eq!(w.rules.state(RULE), Some(RuleState::Enabled));
+    assert!(w.subjects()[1].contains("succeeded"), "{:?}", w.subjects());
+}
+
+/// Issue 9 review: in data-refresh mode a task whose own migration type
+/// replicates changes and that stopped short loaded part of production:
+/// handled as a failed load (masked in place, nothing published), never
+/// only reported.
+#[tokio::test]
+async fn a_short_cdc_stop_in_data_refresh_mode_is_a_failed_load() {
+    let w = World::new(&[A]);
+    w.dms.update(A, |t| {
+        t.migration_type = Some(crate::config::RefreshType::FullLoadAndCdc);
+        t.stop_reason = Some("NORMAL".into());
+    });
+    let summary = w.deliver(FINISHED).await.unwrap();
+    assert!(
+        matches!(action(&summary), RecordAction::LoadFailureHandled { .. }),
+        "{summary:?}"
+    );
+    assert_eq!(w.hooks.run_count(), 1, "what was loaded is masked");
+    assert_eq!(w.rules.state(RULE), Some(RuleState::Disabled));
+}
+
+/// Issue 9 review: a lock taken after this run's tasks started belongs to
+/// a later start; finishing this run leaves it alone.
+#[tokio::test]
+async fn a_run_leaves_the_lock_of_a_later_start_alone() {
+    let mut w = World::new(&[A]);
+    w.rules = FakeRules::locked(RULE, "operator:later", LOCK_SINCE + 86_400);
+    let summary = w.deliver(FINISHED).await.unwrap();
+    assert!(matches!(action(&summary), RecordAction::Completed { .. }));
+    assert_eq!(w.rules.state(RULE), Some(RuleState::Disabled));
+    assert_eq!(w.rules.lock_of(RULE).unwrap().owner, "operator:later");
+}
+
+/// Issue 9 review: a run that used every invocation is recorded as a
+/// permanent failure, alerted once, and not resumed by the reconciler.
+#[tokio::test]
+async fn a_stuck_run_is_recorded_and_not_resumed() {
+    let w = World::new(&[A]);
+    w.hooks
+        .then(Ok(HookReport::Incomplete { details: json!({}) }));
+    w.deliver(FINISHED).await.unwrap();
+    let payload = json!({ crate::events::CONTINUATION_KEY: {
+        "run_id": "dms-refresh-demo@1790000000", "invocation": MAX_INVOCATIONS + 1 } });
+    for _ in 0..3 {
+        let err = w.deliver(&payload.to_string()).await.unwrap_err();
+        assert_eq!(err.error_type(), "HookFailedPermanent");
+    }
+    assert_eq!(w.notifier.messages().len(), 1, "{:?}", w.subjects());
+    assert!(w.notifier.messages()[0].2.contains("invocations"));
+    let sweep = w.deliver(r#"{"operation": "reconcile"}"#).await.unwrap();
+    assert_eq!(sweep.reconcile.unwrap().action, None);
+    assert_eq!(w.hooks.run_count(), 1);
+}
+
+/// Issue 9 item 6: a failure outside the ledger (the guard refuses, the
+/// database is out of reach) is alerted once while the run holds the lock,
+/// however often Lambda retries.
+#[tokio::test]
+async fn a_failure_outside_the_ledger_is_alerted_once_per_lock() {
+    let w = World::new(&[A]);
+    w.ledger
+        .fail_begin(Some("refusing to write: the endpoint's server is prod"));
+    for _ in 0..3 {
+        let err = w.deliver(FINISHED).await.unwrap_err();
+        assert_eq!(err.error_type(), "HookFailedPermanent");
+    }
+    assert_eq!(w.notifier.messages().len(), 1, "{:?}", w.subjects());
+    assert!(w.notifier.messages()[0].2.contains("refusing to write"));
+    w.ledger.fail_begin(None);
+    let ok = w.deliver(FINISHED).await.unwrap();
+    assert!(matches!(action(&ok), RecordAction::Completed { .. }));
 }
 
 #[tokio::test]

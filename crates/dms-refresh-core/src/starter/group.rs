@@ -12,14 +12,14 @@ use crate::task::{StartDecision, StartType, TaskInfo, decide_start};
 pub struct PlannedTask {
     pub task: TaskInfo,
     pub decision: StartDecision,
-    /// Starting or running since this invocation took the lock: an earlier
-    /// attempt of the same invocation started it.
+    /// Started since this invocation took the lock (whatever its status
+    /// now): an earlier attempt of the same invocation started it.
     pub started_under_lock: bool,
 }
 
 /// Decide per task. With `own_since` (a retry of the invocation holding the
-/// lock), a task already starting or running since then is this invocation's
-/// own start and counts as started.
+/// lock), a task started since then is this invocation's own start and
+/// counts as started, even if it has already stopped again.
 pub fn plan(
     config: &Config,
     tasks: Vec<TaskInfo>,
@@ -34,8 +34,8 @@ pub fn plan(
                 warn!(task = %task.arn, configured = %config.refresh_type, actual = ?task.migration_type,
                       "the task's migration type differs from REFRESH_TYPE; deciding by the task's own");
             }
-            let ours = task.status.is_starting_or_running()
-                && own_since.is_some_and(|since| started_under_lock(task.start_date_epoch, since));
+            let ours =
+                own_since.is_some_and(|since| started_under_lock(task.start_date_epoch, since));
             let decision = if ours {
                 StartDecision::Start(requested.unwrap_or(StartType::ReloadTarget))
             } else {

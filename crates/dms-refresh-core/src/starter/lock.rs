@@ -8,8 +8,10 @@ use serde::Serialize;
 use crate::ports::{RuleLock, RuleState};
 
 /// A task started at most this long before the lock was taken still counts
-/// as started by the lock's holder (clock skew between Lambda and DMS).
-pub const OWN_START_SKEW_SECS: f64 = 120.0;
+/// as started by the lock's holder. The holder takes the lock before it
+/// starts anything and records it in whole seconds, so only a difference
+/// between the clocks of Lambda and DMS (both kept by AWS) needs room.
+pub const OWN_START_SKEW_SECS: f64 = 1.0;
 
 /// What the starter may do with the rule, decided before anything changes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -31,13 +33,23 @@ pub enum RuleAccess {
 }
 
 /// Decide from the rule's state and lock record. `managed` is schedule mode.
+/// Who asks, for [`decide_rule_access`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requester {
+    /// The schedule or the console.
+    Scheduled,
+    /// An operator request; `force` takes over even a lock whose run the
+    /// post-processor has not handled yet.
+    Operator { force: bool },
+}
+
 pub fn decide_rule_access(
     rule: &str,
     managed: bool,
     state: RuleState,
     lock: Option<&RuleLock>,
     owner: &str,
-    operator: bool,
+    requester: Requester,
 ) -> RuleAccess {
     if let Some(held) = lock.filter(|l| l.owner == owner) {
         return RuleAccess::Resume {
@@ -47,12 +59,23 @@ pub fn decide_rule_access(
     if !managed || state == RuleState::Enabled {
         return RuleAccess::Take { disable: managed };
     }
-    match (lock, operator) {
-        (Some(held), true) => RuleAccess::TakeOver {
-            previous_owner: held.owner.clone(),
+    match (lock, requester) {
+        (Some(held), Requester::Operator { force }) if held.handled_run.is_some() || force => {
+            RuleAccess::TakeOver {
+                previous_owner: held.owner.clone(),
+            }
+        }
+        (Some(held), Requester::Operator { .. }) => RuleAccess::Refuse {
+            reason: format!(
+                "a refresh holds the schedule rule {rule} since {} (holder {}) and the \
+                 post-processor has not handled its run yet: starting now would reload the \
+                 quarantine under a run still being built; wait for it (the reconciler alerts \
+                 when it takes too long), or send \"force\": true",
+                held.since_epoch, held.owner
+            ),
         },
-        (None, true) => RuleAccess::Bypass,
-        (Some(held), false) => RuleAccess::Refuse {
+        (None, Requester::Operator { .. }) => RuleAccess::Bypass,
+        (Some(held), Requester::Scheduled) => RuleAccess::Refuse {
             reason: format!(
                 "the schedule rule {rule} is disabled by dms-refresh since {} (holder {}): a \
                  refresh is in progress or the last one failed closed; send \
@@ -60,7 +83,7 @@ pub fn decide_rule_access(
                 held.since_epoch, held.owner
             ),
         },
-        (None, false) => RuleAccess::Refuse {
+        (None, Requester::Scheduled) => RuleAccess::Refuse {
             reason: format!(
                 "the schedule rule {rule} was disabled outside dms-refresh (no lock record): \
                  nothing starts until it is enabled, or an operator sends \
@@ -83,12 +106,7 @@ mod tests {
     use super::*;
 
     fn held(owner: &str) -> RuleLock {
-        RuleLock {
-            owner: owner.into(),
-            since_epoch: 1_790_000_000,
-            handled_run: None,
-            alerted: false,
-        }
+        RuleLock::taken(owner, 1_790_000_000, true)
     }
 
     /// Issue 9 item 5: the rule is a lock with an owner.
@@ -97,9 +115,14 @@ mod tests {
         use RuleState::{Disabled, Enabled};
         let me = "schedule:e1";
         let mine = held(me);
-        let other = held("schedule:e0");
-        let d = |managed, state, lock: Option<&RuleLock>, operator| {
-            decide_rule_access("nightly", managed, state, lock, me, operator)
+        let mut other = held("schedule:e0");
+        let d = |managed, state, lock: Option<&RuleLock>, operator: bool| {
+            let requester = if operator {
+                Requester::Operator { force: false }
+            } else {
+                Requester::Scheduled
+            };
+            decide_rule_access("nightly", managed, state, lock, me, requester)
         };
         assert_eq!(
             d(true, Enabled, None, false),
@@ -122,8 +145,29 @@ mod tests {
         assert!(
             matches!(d(true, Disabled, None, false), RuleAccess::Refuse { ref reason } if reason.contains("outside dms-refresh"))
         );
+        // An operator takes over a lock whose run failed closed (handled)...
+        assert!(
+            matches!(d(true, Disabled, Some(&other), true), RuleAccess::Refuse { ref reason } if reason.contains("force"))
+        );
+        other.handled_run = Some("nightly@1790000000".into());
         assert_eq!(
             d(true, Disabled, Some(&other), true),
+            RuleAccess::TakeOver {
+                previous_owner: "schedule:e0".into()
+            }
+        );
+        // ...or, with force, a lock whose run is not handled yet.
+        other.handled_run = None;
+        let forced = decide_rule_access(
+            "nightly",
+            true,
+            Disabled,
+            Some(&other),
+            me,
+            Requester::Operator { force: true },
+        );
+        assert_eq!(
+            forced,
             RuleAccess::TakeOver {
                 previous_owner: "schedule:e0".into()
             }
@@ -138,8 +182,8 @@ mod tests {
     #[test]
     fn tasks_started_since_the_lock_are_the_holders() {
         assert!(started_under_lock(Some(1_790_000_001.0), 1_790_000_000));
-        assert!(started_under_lock(Some(1_789_999_950.0), 1_790_000_000));
-        assert!(!started_under_lock(Some(1_789_990_000.0), 1_790_000_000));
+        assert!(started_under_lock(Some(1_789_999_999.5), 1_790_000_000));
+        assert!(!started_under_lock(Some(1_789_999_990.0), 1_790_000_000));
         assert!(!started_under_lock(None, 1_790_000_000));
     }
 }

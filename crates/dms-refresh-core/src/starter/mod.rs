@@ -7,7 +7,9 @@ mod lock;
 mod trigger;
 
 pub use group::{PlannedTask, all_or_nothing};
-pub use lock::{OWN_START_SKEW_SECS, RuleAccess, decide_rule_access, started_under_lock};
+pub use lock::{
+    OWN_START_SKEW_SECS, Requester, RuleAccess, decide_rule_access, started_under_lock,
+};
 pub use trigger::{EventError, Trigger, parse_trigger};
 
 use serde::Serialize;
@@ -119,6 +121,7 @@ struct RuleView {
     name: String,
     state: RuleState,
     access: RuleAccess,
+    lock: Option<RuleLock>,
 }
 
 /// Run one starter invocation. `request_id` is the Lambda request id.
@@ -139,13 +142,14 @@ where
             dry_run,
             start_type,
             allow_partial,
+            ..
         } => (*dry_run, *start_type, *allow_partial),
         _ => (false, None, false),
     };
 
     // 1. Read everything before touching anything: the group, the rule, its lock.
     let tasks = describe_group(config, ports.dms).await?;
-    let rule = read_rule(config, ports.rules, &owner, trigger.is_operator()).await?;
+    let rule = read_rule(config, ports.rules, &owner, trigger.requester()).await?;
     let own_since = match rule.as_ref().map(|r| &r.access) {
         Some(RuleAccess::Resume { since_epoch }) => Some(*since_epoch),
         _ => None,
@@ -177,7 +181,8 @@ where
         .iter()
         .any(|p| matches!(p.decision, StartDecision::Start(_)));
     if let (Some(rule), true, false) = (&rule, to_start, dry_run) {
-        summary.rule = Some(acquire(ports.rules, rule, &owner).await?);
+        let managed = config.manages_rule().is_some();
+        summary.rule = Some(acquire(ports.rules, rule, &owner, managed).await?);
     }
 
     // 4. Start (or report) each task.
@@ -217,7 +222,7 @@ async fn read_rule<R: ScheduleRule>(
     config: &Config,
     rules: &R,
     owner: &str,
-    operator: bool,
+    requester: Requester,
 ) -> Result<Option<RuleView>, StarterError> {
     let Some(name) = config.rule_name.as_deref() else {
         return Ok(None);
@@ -234,47 +239,54 @@ async fn read_rule<R: ScheduleRule>(
         return Ok(None);
     };
     let lock = rules.lock(name).await?;
-    let access = decide_rule_access(name, managed, state, lock.as_ref(), owner, operator);
+    let access = decide_rule_access(name, managed, state, lock.as_ref(), owner, requester);
     Ok(Some(RuleView {
         name: name.to_owned(),
         state,
         access,
+        lock,
     }))
 }
 
 /// Record the lock (tags first: a crash after this leaves an enabled rule
-/// whose stale record the next run replaces), then disable the rule.
+/// whose record the retry of the same invocation resumes, and the next
+/// invocation replaces), then disable the rule.
 async fn acquire<R: ScheduleRule>(
     rules: &R,
     rule: &RuleView,
     owner: &str,
+    managed: bool,
 ) -> Result<RuleOutcome, StarterError> {
-    let take = |disable: bool| async move {
-        let lock = RuleLock {
-            owner: owner.to_owned(),
-            since_epoch: now_epoch(),
-            handled_run: None,
-            alerted: false,
-        };
-        rules.set_lock(&rule.name, &lock).await?;
-        if disable {
-            rules
-                .set_rule_state(&rule.name, RuleState::Disabled)
-                .await?;
-            info!(rule = %rule.name, owner, "schedule rule disabled for the run");
-        }
+    let disable = || async {
+        rules
+            .set_rule_state(&rule.name, RuleState::Disabled)
+            .await?;
+        info!(rule = %rule.name, owner, "schedule rule disabled for the run");
         Ok::<(), PortError>(())
     };
     match &rule.access {
-        RuleAccess::Take { disable } => take(*disable).await?,
+        RuleAccess::Take { disable: off } => {
+            let lock = RuleLock::taken(owner, now_epoch(), *off);
+            rules.set_lock(&rule.name, &lock).await?;
+            if *off {
+                disable().await?;
+            }
+        }
         RuleAccess::TakeOver { previous_owner } => {
             info!(rule = %rule.name, %previous_owner, owner, "operator takes over the rule's lock");
-            take(false).await?;
+            let lock = RuleLock::taken(owner, now_epoch(), false);
+            rules.set_lock(&rule.name, &lock).await?;
+        }
+        // The killed attempt may have recorded its lock and died before it
+        // disabled the rule.
+        RuleAccess::Resume { .. } if managed && rule.state == RuleState::Enabled => {
+            disable().await?;
         }
         RuleAccess::Resume { .. } | RuleAccess::Bypass | RuleAccess::Refuse { .. } => {}
     }
     let after = match &rule.access {
         RuleAccess::Take { disable: true } => RuleState::Disabled,
+        RuleAccess::Resume { .. } if managed => RuleState::Disabled,
         _ => rule.state,
     };
     Ok(RuleOutcome {
@@ -445,7 +457,13 @@ where
         })
         .map(|t| t.task_id.as_str())
         .collect();
-    let disabled_by_us = rule.filter(|r| r.access == RuleAccess::Take { disable: true });
+    // The rule was disabled by this invocation (now, or by the attempt a
+    // retry resumes): giving it back is right when nothing of the group runs.
+    let disabled_by_us = rule.filter(|r| match &r.access {
+        RuleAccess::Take { disable } => *disable,
+        RuleAccess::Resume { .. } => r.lock.as_ref().is_some_and(|l| l.disabled_rule),
+        _ => false,
+    });
     // While some task of the group may be running, the rule stays disabled:
     // that run's own post-processing must find it so.
     let rule_note = match (disabled_by_us, rule) {
@@ -456,6 +474,15 @@ where
         ),
         (Some(r), _) => release(ports.rules, &r.name, &mut summary).await,
         (None, Some(r)) if config.manages_rule().is_some() => format!("{} left as it was", r.name),
+        (None, Some(r))
+            if running.is_empty() && r.access == (RuleAccess::Take { disable: false }) =>
+        {
+            // One-time mode: nothing runs, so no run is left to record.
+            if let Err(err) = ports.rules.clear_lock(&r.name).await {
+                warn!(rule = %r.name, error = %err, "the run's lock record could not be removed");
+            }
+            "not managed (one-time mode)".to_owned()
+        }
         (None, _) => "not managed (one-time mode)".to_owned(),
     };
     let detail = failures.join("; ");
@@ -535,6 +562,7 @@ mod tests {
             dry_run: false,
             start_type,
             allow_partial,
+            force: false,
         }
     }
 
@@ -714,10 +742,11 @@ mod tests {
 
     #[tokio::test]
     async fn an_operator_takes_over_a_failed_closed_lock_and_a_failure_leaves_the_rule_disabled() {
-        let w = World::with_rules(
-            vec![task(A, TaskStatus::Failed)],
-            FakeRules::locked(RULE, "schedule:e0", 1_789_000_000),
-        );
+        let rules = FakeRules::locked(RULE, "schedule:e0", 1_789_000_000);
+        if let Some(held) = rules.locks.lock().unwrap().get_mut(RULE) {
+            held.handled_run = Some("A@1789000000".into());
+        }
+        let w = World::with_rules(vec![task(A, TaskStatus::Failed)], rules);
         w.dms
             .fail_next_start(A, FailureKind::Transient, "throttled");
         let err = w
@@ -728,6 +757,98 @@ mod tests {
         assert!(w.rules.changes().is_empty());
         assert_eq!(w.rules.lock_of(RULE).unwrap().owner, "operator:req-1");
         assert_eq!(w.notifier.messages().len(), 1);
+    }
+
+    /// Issue 9 items 4 and 5: while the run holding the lock is not handled
+    /// (the post-processor may still be building its copy from the
+    /// quarantine), an operator's start would reload the quarantine under
+    /// it: refused, unless forced.
+    #[tokio::test]
+    async fn an_operator_does_not_take_over_a_run_in_progress_unless_forced() {
+        let w = World::with_rules(
+            vec![task(A, TaskStatus::Stopped)],
+            FakeRules::locked(RULE, "schedule:e0", 1_789_000_000),
+        );
+        let refused = w
+            .run(&config(A, "schedule"), operator(None, false))
+            .await
+            .unwrap();
+        assert_eq!(refused.tasks[0].action, TaskAction::Skipped);
+        assert!(
+            refused.tasks[0]
+                .reason
+                .as_deref()
+                .unwrap_or_default()
+                .contains("force")
+        );
+        assert!(w.dms.starts().is_empty());
+        let forced = Trigger::Operator {
+            dry_run: false,
+            start_type: None,
+            allow_partial: false,
+            force: true,
+        };
+        let started = w.run(&config(A, "schedule"), forced).await.unwrap();
+        assert_eq!(started.tasks[0].action, TaskAction::Started);
+        assert_eq!(w.rules.lock_of(RULE).unwrap().owner, "operator:req-1");
+    }
+
+    /// Issue 9 item 5: the killed attempt recorded its lock but died before
+    /// it disabled the rule; its retry disables it, then starts.
+    #[tokio::test]
+    async fn a_retry_disables_a_rule_its_attempt_left_enabled() {
+        let rules = FakeRules::locked(RULE, "schedule:e1", now_epoch());
+        rules
+            .rules
+            .lock()
+            .unwrap()
+            .insert(RULE.into(), RuleState::Enabled);
+        let w = World::with_rules(vec![task(A, TaskStatus::Stopped)], rules);
+        let summary = w
+            .run(&config(A, "schedule"), scheduled("e1"))
+            .await
+            .unwrap();
+        assert_eq!(summary.tasks[0].action, TaskAction::Started);
+        assert_eq!(w.rules.state(RULE), Some(RuleState::Disabled));
+    }
+
+    /// A task the first attempt started and that has already stopped again
+    /// is not started a second time by the retry.
+    #[tokio::test]
+    async fn a_retry_does_not_restart_a_task_its_attempt_started() {
+        let now = now_epoch();
+        let w = World::with_rules(
+            vec![task(A, TaskStatus::Stopped)],
+            FakeRules::locked(RULE, "schedule:e1", now),
+        );
+        #[allow(clippy::cast_precision_loss)]
+        let started = now as f64 + 1.0;
+        w.dms.update(A, |t| t.start_date_epoch = Some(started));
+        let summary = w
+            .run(&config(A, "schedule"), scheduled("e1"))
+            .await
+            .unwrap();
+        assert_eq!(summary.tasks[0].action, TaskAction::AlreadyStarted);
+        assert!(w.dms.starts().is_empty());
+    }
+
+    /// A retry whose starts all fail again gives back the rule its attempt
+    /// disabled.
+    #[tokio::test]
+    async fn a_failing_retry_gives_back_the_rule_its_attempt_disabled() {
+        let w = World::with_rules(
+            vec![task(A, TaskStatus::Stopped)],
+            FakeRules::locked(RULE, "schedule:e1", now_epoch()),
+        );
+        w.dms
+            .fail_next_start(A, FailureKind::Permanent, "AccessDeniedFault");
+        let err = w
+            .run(&config(A, "schedule"), scheduled("e1"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("re-enabled"), "{err}");
+        assert_eq!(w.rules.state(RULE), Some(RuleState::Enabled));
+        assert_eq!(w.rules.lock_of(RULE), None);
     }
 
     /// Issue 9 item 5: a rule an administrator disabled on purpose (no lock
@@ -888,6 +1009,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_failed_one_time_start_leaves_no_lock_record() {
+        let w = World::new(vec![task(A, TaskStatus::Ready)], RuleState::Disabled);
+        w.dms
+            .fail_next_start(A, FailureKind::Permanent, "AccessDeniedFault");
+        let err = w
+            .run(&config(A, "one-time"), Trigger::Manual)
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_type(), "StartFailed");
+        assert_eq!(w.rules.lock_of(RULE), None);
+        assert!(w.rules.changes().is_empty());
+    }
+
+    #[tokio::test]
     async fn an_unknown_task_is_an_error_before_anything_changes() {
         let w = World::new(vec![task(A, TaskStatus::Stopped)], RuleState::Enabled);
         let err = w
@@ -920,6 +1055,7 @@ mod tests {
             dry_run: true,
             start_type: None,
             allow_partial: false,
+            force: false,
         };
         let summary = w.run(&config(A, "schedule"), trigger).await.unwrap();
         assert_eq!(summary.tasks[0].action, TaskAction::WouldStart);

@@ -26,6 +26,8 @@ pub enum Trigger {
         /// Start the tasks that can start even when others of the group
         /// cannot (the group is otherwise started all-or-nothing).
         allow_partial: bool,
+        /// Take the rule's lock over even while its run is not handled.
+        force: bool,
     },
 }
 
@@ -44,13 +46,17 @@ impl Trigger {
         }
     }
 
-    pub fn is_operator(&self) -> bool {
-        matches!(self, Self::Operator { .. })
+    /// Who asks, for the rule's lock.
+    pub fn requester(&self) -> super::lock::Requester {
+        match self {
+            Self::Operator { force, .. } => super::lock::Requester::Operator { force: *force },
+            _ => super::lock::Requester::Scheduled,
+        }
     }
 }
 
 /// An explicit request: `{"operation": "start", "dry_run": true,
-/// "start_type": "reload-target", "allow_partial": false}`.
+/// "start_type": "reload-target", "allow_partial": false, "force": false}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OperatorRequest {
@@ -61,6 +67,8 @@ struct OperatorRequest {
     start_type: Option<String>,
     #[serde(default)]
     allow_partial: bool,
+    #[serde(default)]
+    force: bool,
 }
 
 /// The invocation payload is not something the starter accepts.
@@ -134,6 +142,7 @@ fn operator_request(event: &Value) -> Result<Trigger, EventError> {
         dry_run: request.dry_run,
         start_type,
         allow_partial: request.allow_partial,
+        force: request.force,
     })
 }
 
@@ -184,6 +193,7 @@ mod tests {
                 dry_run: true,
                 start_type: Some(StartType::ReloadTarget),
                 allow_partial: true,
+                force: false,
             }
         );
         assert_eq!(operator.owner("req-2"), "operator:req-2");
