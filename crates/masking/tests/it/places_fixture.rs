@@ -1,7 +1,7 @@
 //! A quarantine loaded the way DMS would, and helpers to run rewrites on it.
 
 use masking::{
-    DeveloperGrant, Dialect, MaskError, Places, Publish, RunOptions, RunOutcome, RunReport,
+    DeveloperGrant, Dialect, MaskError, Places, Publish, RunOptions, RunOutcome, RunReport, Target,
 };
 
 use crate::common::*;
@@ -126,6 +126,26 @@ pub async fn rewrite_with(
     db.begin(run_id).await;
     db.target
         .run_rewrite(run_id, &rules(rules_src), &salt(), p, far(), opts)
+        .await
+}
+
+/// run_rewrite on a run already claimed, through `target` (the test's own
+/// or another connection pool), with the default options.
+pub async fn continue_rewrite(
+    target: &Target,
+    run_id: &str,
+    rules_src: &str,
+    p: &Publish,
+) -> Result<RunReport, MaskError> {
+    target
+        .run_rewrite(
+            run_id,
+            &rules(rules_src),
+            &salt(),
+            p,
+            far(),
+            RunOptions::default(),
+        )
         .await
 }
 

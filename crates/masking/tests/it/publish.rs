@@ -74,16 +74,7 @@ async fn developer_never_reads_raw_rows(d: Dialect) {
         .unwrap_err();
     assert!(is_permission_denied(&e), "build: {e}");
 
-    let r = db
-        .target
-        .run_rewrite(
-            "run-2",
-            &rules(RULES),
-            &salt(),
-            &p,
-            far(),
-            RunOptions::default(),
-        )
+    let r = continue_rewrite(&db.target, "run-2", RULES, &p)
         .await
         .unwrap();
     assert_complete(&r);
@@ -141,16 +132,7 @@ async fn readers_see_old_or_new_copy(d: Dialect) {
         stop.clone(),
     ));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let r = db
-        .target
-        .run_rewrite(
-            "run-2",
-            &rules(RULES),
-            &salt(),
-            &p,
-            far(),
-            RunOptions::default(),
-        )
+    let r = continue_rewrite(&db.target, "run-2", RULES, &p)
         .await
         .unwrap();
     assert_complete(&r);
@@ -251,17 +233,7 @@ async fn crashes_publish_exactly_once(d: Dialect) {
         .unwrap();
     assert_eq!(dump_place(&db, &places.live).await, copy1);
     let fresh = db.other_target().await;
-    let r = fresh
-        .run_rewrite(
-            "run-2",
-            &rules(RULES),
-            &salt(),
-            &p,
-            far(),
-            RunOptions::default(),
-        )
-        .await
-        .unwrap();
+    let r = continue_rewrite(&fresh, "run-2", RULES, &p).await.unwrap();
     assert_complete(&r);
     assert_eq!(runs(&r), ("run-2".into(), Some("run-1".into())));
     assert_eq!(count_of(&db, &places.live, "customers").await, 21);
@@ -283,33 +255,13 @@ async fn crashes_publish_exactly_once(d: Dialect) {
     .await
     .unwrap_err();
     assert!(!e.is_permanent(), "{e}");
-    let r = fresh
-        .run_rewrite(
-            "run-3",
-            &rules(RULES),
-            &salt(),
-            &p,
-            far(),
-            RunOptions::default(),
-        )
-        .await
-        .unwrap();
+    let r = continue_rewrite(&fresh, "run-3", RULES, &p).await.unwrap();
     assert_complete(&r);
     assert_eq!(runs(&r), ("run-3".into(), Some("run-2".into())));
     assert_eq!(count_of(&db, &places.live, "customers").await, 22);
     assert_eq!(dump_place(&db, &places.retired).await, copy2);
     // Running the finished run again changes nothing.
-    let again = fresh
-        .run_rewrite(
-            "run-3",
-            &rules(RULES),
-            &salt(),
-            &p,
-            far(),
-            RunOptions::default(),
-        )
-        .await
-        .unwrap();
+    let again = continue_rewrite(&fresh, "run-3", RULES, &p).await.unwrap();
     assert_eq!(runs(&again), ("run-3".into(), Some("run-2".into())));
     assert_eq!(dump_place(&db, &places.retired).await, copy2);
     fresh.close().await;

@@ -399,16 +399,7 @@ async fn refusals_before_any_write(d: Dialect) {
     ))
     .await;
     assert_complete(&db.mask("in-place-first", &rules(countries)).await.unwrap());
-    let e = db
-        .target
-        .run_rewrite(
-            "in-place-first",
-            &rules(countries),
-            &salt(),
-            &p,
-            far(),
-            RunOptions::default(),
-        )
+    let e = continue_rewrite(&db.target, "in-place-first", countries, &p)
         .await
         .unwrap_err();
     assert!(e.to_string().contains("another kind of run"), "{e}");
