@@ -262,36 +262,22 @@ async fn enable_pg_triggers(
     reach: &Reach<'_>,
     tables: &Option<Vec<String>>,
 ) -> Result<String, sqlx::Error> {
-    let d = conn.dialect();
-    let rows = conn
-        .rows(
-            "SELECT n.nspname::text, c.relname::text, bool_or(t.tgisinternal)::text \
-             FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE t.tgenabled = 'D' AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-             GROUP BY 1, 2 ORDER BY 1, 2",
-            &[],
-        )
-        .await?;
-    let mut n = 0;
-    for r in rows {
-        let cell = |i: usize| r.get(i).and_then(Val::text).unwrap_or_default();
-        let t = TableRef {
-            schema: cell(0),
-            table: cell(1),
-        };
-        if !reach.covers(&t, tables) {
-            continue;
-        }
+    let n = alter_reached_tables(
+        conn,
+        reach,
+        tables,
+        "SELECT n.nspname::text, c.relname::text, bool_or(t.tgisinternal)::text \
+         FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE t.tgenabled = 'D' AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+         GROUP BY 1, 2 ORDER BY 1, 2",
         // Internal (foreign-key) triggers need ALL (superuser);
         // user triggers only need table ownership.
-        let which = if cell(2) == "true" { "ALL" } else { "USER" };
-        conn.raw(&format!(
-            "ALTER TABLE {} ENABLE TRIGGER {which}",
-            t.quoted(d)
-        ))
-        .await?;
-        n += 1;
-    }
+        |_, any_internal| {
+            let which = if any_internal == "true" { "ALL" } else { "USER" };
+            format!("ENABLE TRIGGER {which}")
+        },
+    )
+    .await?;
     Ok(format!("triggers re-enabled on {n} table(s)"))
 }
 
@@ -301,35 +287,44 @@ async fn validate_pg_constraints(
     reach: &Reach<'_>,
     tables: &Option<Vec<String>>,
 ) -> Result<usize, sqlx::Error> {
+    alter_reached_tables(
+        conn,
+        reach,
+        tables,
+        "SELECT n.nspname::text, c.relname::text, con.conname::text FROM pg_constraint con \
+         JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE NOT con.convalidated AND con.contype IN ('f', 'c') \
+         AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2, 3",
+        |d, name| format!("VALIDATE CONSTRAINT {}", quote_ident(d, name)),
+    )
+    .await
+}
+
+/// Runs `ALTER TABLE <table> <action>` for each `(schema, table, detail)`
+/// row of `catalog_sql` whose table the hook reaches; `action` gets the
+/// dialect and the detail. Returns how many tables were altered.
+async fn alter_reached_tables(
+    conn: &mut Conn,
+    reach: &Reach<'_>,
+    tables: &Option<Vec<String>>,
+    catalog_sql: &str,
+    action: impl Fn(Dialect, &str) -> String,
+) -> Result<usize, sqlx::Error> {
     let d = conn.dialect();
-    let rows = conn
-        .rows(
-            "SELECT n.nspname::text, c.relname::text, con.conname::text FROM pg_constraint con \
-             JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE NOT con.convalidated AND con.contype IN ('f', 'c') \
-             AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2, 3",
-            &[],
-        )
-        .await?;
-    let mut validated = 0;
-    for r in rows {
+    let mut n = 0;
+    for r in conn.rows(catalog_sql, &[]).await? {
         let cell = |i: usize| r.get(i).and_then(Val::text).unwrap_or_default();
         let t = TableRef {
             schema: cell(0),
             table: cell(1),
         };
-        if !reach.covers(&t, tables) {
-            continue;
+        if reach.covers(&t, tables) {
+            let stmt = format!("ALTER TABLE {} {}", t.quoted(d), action(d, &cell(2)));
+            conn.raw(&stmt).await?;
+            n += 1;
         }
-        conn.raw(&format!(
-            "ALTER TABLE {} VALIDATE CONSTRAINT {}",
-            t.quoted(d),
-            quote_ident(d, &cell(2))
-        ))
-        .await?;
-        validated += 1;
     }
-    Ok(validated)
+    Ok(n)
 }
 
 async fn enable_foreign_keys(
