@@ -10,8 +10,9 @@ use dms_refresh_core::config::RefreshIndicator;
 use dms_refresh_core::events::CONTINUATION_KEY;
 use dms_refresh_core::fakes::FakeContinuer;
 use dms_refresh_core::post::{PostError, PostSummary, RecordAction};
+use hmac::{Hmac, Mac};
 use post_processor::target::{TargetConfig, TargetHooks, layout_vars, vars};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use crate::databases::{DemoDb, Engine};
 use crate::harness::{Inbox, Moto, config_from, function_env, log_dir, post_deliver, unique};
@@ -182,10 +183,17 @@ pub(crate) fn later() -> Instant {
     Instant::now() + Duration::from_secs(600)
 }
 
-/// `email` strategy: the first 32 hex digits of SHA-256(salt ':' value) at example.invalid.
+/// `email` strategy: the first 32 hex digits of HMAC-SHA256(key, "email:" value) at
+/// example.invalid.
 pub(crate) fn masked_email(original: &str) -> String {
-    let digest = Sha256::digest(format!("{SALT}:{original}").as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let mut mac = Hmac::<Sha256>::new_from_slice(SALT.as_bytes()).expect("any key length");
+    mac.update(format!("email:{original}").as_bytes());
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!("{}@example.invalid", &hex[..32])
 }
 

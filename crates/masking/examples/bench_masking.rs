@@ -19,7 +19,8 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use masking::sql::{TableRef, column_expr, quote_ident, quote_literal, update_all_sql};
+use masking::keyed::session_blocks_hex;
+use masking::sql::{TableRef, column_expr, quote_ident, update_all_sql};
 use masking::{
     Begin, DbCredentials, Dialect, MaskError, Password, Places, Publish, Rules, RunOptions,
     RunOutcome, Salt, Target, TlsMode,
@@ -350,7 +351,8 @@ impl Bench {
         Ok(t0.elapsed().as_secs_f64())
     }
 
-    /// One hand-written UPDATE with the same expressions (salt inlined).
+    /// One hand-written UPDATE with the same expressions (the key blocks put
+    /// in the session of the benchmark's single connection first).
     async fn single_update(&self) -> Result<f64, BoxErr> {
         let d = self.d;
         eprintln!(
@@ -358,10 +360,15 @@ impl Bench {
             self.rows
         );
         create_table(&self.a, d, "bench_single", self.rows).await?;
-        let salt_lit = match d {
-            Dialect::MySql => format!("CAST({} AS BINARY)", quote_literal(d, SALT)),
-            Dialect::Postgres => format!("{}::text", quote_literal(d, SALT)),
-        };
+        let (ki, ko) = session_blocks_hex(&Salt::new(SALT));
+        self.a
+            .exec(&match d {
+                Dialect::MySql => format!("SET @dmsr_ki = UNHEX('{ki}'), @dmsr_ko = UNHEX('{ko}')"),
+                Dialect::Postgres => format!(
+                    "SELECT set_config('dmsr.ki', '{ki}', false), set_config('dmsr.ko', '{ko}', false)"
+                ),
+            })
+            .await?;
         let t = TableRef {
             schema: match d {
                 Dialect::MySql => self.db.clone(),
@@ -374,7 +381,7 @@ impl Bench {
             .iter()
             .map(|c| {
                 let q = quote_ident(d, &c.column);
-                (q.clone(), column_expr(d, &c.strategy, &q, &salt_lit))
+                (q.clone(), column_expr(d, &c.strategy, &q))
             })
             .collect();
         eprintln!("[{d:?}] single UPDATE...");

@@ -16,7 +16,7 @@ use crate::catalog::{
     CopyColumn, ForeignKeyDef, IndexDef, foreign_key_defs, pg_foreign_sequence_defaults,
     pg_index_defs, pg_table_comment,
 };
-use crate::db::{Bind, Conn};
+use crate::db::Conn;
 use crate::error::MaskError;
 use crate::hooks::sync_owned_sequences;
 use crate::plan::TablePlan;
@@ -26,13 +26,12 @@ use crate::progress::{
 };
 use crate::publish::fk_checks_off;
 use crate::rewrite_sql::{
-    CopyRows, STAGE_SALT, STAGE_SALT_SQL, STAGE_TABLE, add_constraint_sql, add_foreign_keys_sql,
-    comment_sql, copy_sql, create_like_sql, index_sql, masked_select_sql, own_sequence_sql,
-    recreate_place_sql, staged_copy_sql,
+    CopyRows, STAGE_TABLE, add_constraint_sql, add_foreign_keys_sql, comment_sql, copy_sql,
+    create_like_sql, index_sql, masked_select_sql, own_sequence_sql, recreate_place_sql,
+    staged_copy_sql,
 };
 use crate::rules::Settings;
 use crate::runner::mask_sets;
-use crate::secret::Salt;
 use crate::sql::{self, Dialect, TableRef, quote_ident};
 
 /// One table of quarantine and its copy in build.
@@ -52,10 +51,10 @@ pub(crate) struct TableCopy {
 
 impl TableCopy {
     /// `(quoted column, expression)` of every copied column: the masking
-    /// expression (with the salt fragment `salt`) for masked columns, the
+    /// expression for masked columns, the
     /// column itself otherwise.
-    pub(crate) fn select_list(&self, d: Dialect, salt: &str) -> Vec<(String, String)> {
-        let masked = mask_sets(d, &self.plan, salt);
+    pub(crate) fn select_list(&self, d: Dialect) -> Vec<(String, String)> {
+        let masked = mask_sets(d, &self.plan);
         self.columns
             .iter()
             .map(|c| {
@@ -85,11 +84,11 @@ impl TableCopy {
             .filter(|_| !self.plan.rules.truncate)
     }
 
-    /// MySQL: one prepared `INSERT ... SELECT` per chunk (the salt is the
-    /// session variable).
+    /// MySQL: one prepared `INSERT ... SELECT` per chunk (the key blocks are
+    /// session variables).
     fn insert_work(&self) -> BoundStatement<'static> {
         let d = Dialect::MySql;
-        let cols = self.select_list(d, d.salt_placeholder());
+        let cols = self.select_list(d);
         let del = self.plan.rules.delete_where.as_deref();
         let src = &self.plan.tref;
         let (lo, hi) = range_placeholders(d, 0);
@@ -120,7 +119,6 @@ impl TableCopy {
         d: Dialect,
         step: &'a str,
         settings: &Settings,
-        salt: &'a Salt,
     ) -> ChunkedStatement<'a, CopyWork<'a>> {
         let src = &self.plan.tref;
         ChunkedStatement {
@@ -134,8 +132,7 @@ impl TableCopy {
                 Dialect::MySql => CopyWork::Insert(self.insert_work()),
                 Dialect::Postgres => CopyWork::Staged(StagedCopy {
                     copy: self,
-                    cols: self.select_list(d, STAGE_SALT),
-                    salt: salt.expose(),
+                    cols: self.select_list(d),
                 }),
             },
         }
@@ -184,9 +181,8 @@ impl ChunkWork for CopyWork<'_> {
 /// and inserted into the build table, in the chunk's transaction.
 pub(crate) struct StagedCopy<'a> {
     copy: &'a TableCopy,
-    /// Select list with the `current_setting('dmsr.salt')` salt fragment.
+    /// Select list.
     cols: Vec<(String, String)>,
-    salt: &'a str,
 }
 
 impl std::fmt::Debug for StagedCopy<'_> {
@@ -215,8 +211,6 @@ impl ChunkWork for StagedCopy<'_> {
         let del = c.plan.rules.delete_where.as_deref();
         let select = masked_select_sql(d, &c.plan.tref, &self.cols, rows, del);
         let [setup, stage, insert] = staged_copy_sql(&c.build, &self.cols, &select);
-        conn.execute(STAGE_SALT_SQL, &[Bind::Str(self.salt)])
-            .await?;
         conn.raw(&setup).await?;
         conn.raw(&stage).await?;
         let n = conn.raw(&insert).await?;
@@ -233,10 +227,9 @@ pub(crate) async fn copy_table(
     step: &str,
     copy: &TableCopy,
     settings: &Settings,
-    salt: &Salt,
     clock: &mut Clock,
 ) -> Result<bool, MaskError> {
-    let stmt = copy.statement(conn.dialect(), step, settings, salt);
+    let stmt = copy.statement(conn.dialect(), step, settings);
     run_in_chunks(log, conn, &stmt, clock).await
 }
 

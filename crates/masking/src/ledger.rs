@@ -176,7 +176,7 @@ impl Target {
                     for s in &ddl {
                         conn.raw(s).await?;
                     }
-                    Ok(())
+                    add_key_fingerprint_mysql(&mut conn, &self.control_schema).await
                 }
             }
         }
@@ -436,5 +436,29 @@ impl Target {
             outcome: cell(5).text(),
             rows_affected: cell(6).int(),
         }))
+    }
+}
+/// MySQL: add `runs.key_fingerprint` to control tables created before it
+/// existed (MySQL has no `ADD COLUMN IF NOT EXISTS`; a concurrent adder's
+/// "duplicate column" is success).
+async fn add_key_fingerprint_mysql(conn: &mut Conn, schema: &str) -> Result<(), sqlx::Error> {
+    let present = conn
+        .scalar_i64(
+            "SELECT COUNT(*) FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'runs' AND COLUMN_NAME = 'key_fingerprint'",
+            &[Bind::Str(schema)],
+        )
+        .await?
+        .unwrap_or(0);
+    if present > 0 {
+        return Ok(());
+    }
+    let sql = format!(
+        "ALTER TABLE {}.`runs` ADD COLUMN `key_fingerprint` VARCHAR(64) NULL",
+        quote_ident(Dialect::MySql, schema)
+    );
+    match conn.raw(&sql).await {
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42S21") => Ok(()),
+        other => other.map(|_| ()),
     }
 }

@@ -2,7 +2,7 @@
 //! raw SQL the server rejects (syntax, unknown function or column) fails the
 //! run before any write.
 
-use crate::db::{Bind, Conn};
+use crate::db::Conn;
 use crate::error::{MaskError, is_transient};
 
 /// A statement to compile. It must not change anything when executed
@@ -11,25 +11,18 @@ use crate::error::{MaskError, is_transient};
 #[derive(Debug)]
 pub(crate) struct Probe {
     pub sql: String,
-    /// Whether the statement takes the salt binds.
-    pub salted: bool,
     /// What it is, for the error (`file:line (key): masking UPDATE`).
     pub what: String,
 }
 
 /// Execute every probe; collect rejected ones into one
 /// [`MaskError::Schema`]. A transient error is returned as such.
-pub(crate) async fn compile_all(
-    conn: &mut Conn,
-    probes: &[Probe],
-    salt_binds: &[Bind<'_>],
-) -> Result<(), MaskError> {
+pub(crate) async fn compile_all(conn: &mut Conn, probes: &[Probe]) -> Result<(), MaskError> {
     let mut problems = Vec::new();
     for p in probes {
-        let binds = if p.salted { salt_binds } else { &[] };
         let r: Result<(), sqlx::Error> = async {
             conn.begin().await?;
-            conn.execute(&p.sql, binds).await?;
+            conn.execute(&p.sql, &[]).await?;
             Ok(())
         }
         .await;

@@ -20,7 +20,7 @@ use crate::build_steps::{
     TableCopy, add_constraints, add_indexes, carried_foreign_keys, copy_table, prepare,
 };
 use crate::catalog::table_names;
-use crate::db::{Bind, Conn, Target};
+use crate::db::{Conn, Target};
 use crate::error::MaskError;
 use crate::hooks::{HookScope, run_hook};
 use crate::places::Publish;
@@ -33,10 +33,10 @@ use crate::report::{
 };
 use crate::rewrite_plan::{plan_copies, quarantine_charset};
 use crate::rules::{HookRule, Phase, Rules};
-use crate::runner::{RunOptions, salt_binds, verification_probes};
+use crate::runner::{RunOptions, verification_probes};
 use crate::secret::Salt;
 use crate::session::{
-    IN_PLACE_STEPS, check_run_kind, check_run_state, check_salt, forget_salt, prepare_session,
+    IN_PLACE_STEPS, check_run_kind, check_run_state, check_salt, forget_key, prepare_session,
 };
 use crate::sql::{self, Dialect};
 use crate::verify::{TableCheck, failures, verify_tables};
@@ -74,7 +74,6 @@ struct Rewrite<'a> {
     target: &'a Target,
     d: Dialect,
     log: ProgressLog<'a>,
-    salt: &'a Salt,
     rules: &'a Rules,
     publish: &'a Publish,
     copies: Vec<TableCopy>,
@@ -119,7 +118,7 @@ impl Target {
         publish.validate(self.dialect, &self.control_schema)?;
         self.ensure_publish_tables().await?;
         let mut conn = self.acquire().await?;
-        // Session settings (salt variable, FK checks, sql_mode) and the
+        // Session settings (key blocks, FK checks, sql_mode) and the
         // places lock die with this connection.
         conn.close_on_drop();
         let live = &publish.places.live;
@@ -129,7 +128,7 @@ impl Target {
         let result = self
             .rewrite(&mut conn, run_id, rules, salt, publish, deadline, &opts)
             .await;
-        forget_salt(&mut conn).await;
+        forget_key(&mut conn).await;
         unlock_places(&mut conn, live).await;
         result
     }
@@ -154,7 +153,6 @@ impl Target {
             target: self,
             d: self.dialect,
             log: ProgressLog::new(self, run_id),
-            salt,
             rules,
             publish,
             copied: copies.iter().map(|c| c.plan.tref.table.clone()).collect(),
@@ -183,7 +181,7 @@ impl Target {
             return Err(MaskError::Schema { problems: bad });
         }
         warnings.extend(left);
-        check_run_state(self, conn, run_id, &rules.fingerprint).await?;
+        check_run_state(self, conn, run_id, &rules.fingerprint, salt).await?;
         let extra = Extra {
             timings: Timings {
                 validation_seconds: t0.elapsed().as_secs_f64(),
@@ -214,10 +212,6 @@ fn waiting(run_id: &str) -> RunReport {
 }
 
 impl Rewrite<'_> {
-    fn binds(&self) -> Vec<Bind<'_>> {
-        salt_binds(self.d, self.salt)
-    }
-
     /// Compile the copy expressions, verification predicates and
     /// `delete_where` conditions against quarantine, before any write.
     async fn preflight(&self, conn: &mut Conn) -> Result<(), MaskError> {
@@ -225,15 +219,13 @@ impl Rewrite<'_> {
         let mut probes = Vec::new();
         for c in self.copies.iter().filter(|c| c.ruled) {
             let src = &c.plan.tref;
-            let salt = d.salt_placeholder();
-            let exprs: Vec<String> = c.select_list(d, salt).into_iter().map(|(_, e)| e).collect();
+            let exprs: Vec<String> = c.select_list(d).into_iter().map(|(_, e)| e).collect();
             probes.push(Probe {
                 sql: format!(
                     "SELECT {} FROM {} WHERE 1 = 0",
                     exprs.join(", "),
                     src.quoted(d)
                 ),
-                salted: true,
                 what: format!("{}: masked copy", c.plan.rules.origin),
             });
             probes.extend(verification_probes(d, &c.plan, src));
@@ -243,12 +235,11 @@ impl Rewrite<'_> {
                         "{} AND 1 = 0",
                         sql::count_where_sql(d, src, &format!("({cond}) IS NOT TRUE"))
                     ),
-                    salted: false,
                     what: format!("{}.delete_where", c.plan.rules.origin),
                 });
             }
         }
-        compile_all(conn, &probes, &self.binds()).await
+        compile_all(conn, &probes).await
     }
 
     fn steps(&self) -> Vec<Step<'_>> {
@@ -343,7 +334,7 @@ impl Rewrite<'_> {
             }
             Step::Copy(c) => {
                 let settings = &self.rules.settings;
-                return copy_table(&self.log, conn, id, c, settings, self.salt, clock).await;
+                return copy_table(&self.log, conn, id, c, settings, clock).await;
             }
             Step::Index(c) => add_indexes(&self.log, conn, id, c).await?,
             Step::Constraints => {

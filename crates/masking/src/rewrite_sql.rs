@@ -148,8 +148,8 @@ pub const STAGE_TABLE: &str = "dmsr_stage";
 /// `CREATE TABLE AS` can compute the masked rows with parallel workers
 /// (`INSERT ... SELECT` cannot); the planner does not know how costly the
 /// masking functions are, so parallelism is made cheap for this
-/// transaction. The salt is read with `current_setting('dmsr.salt')`, set
-/// from a bind parameter by [`STAGE_SALT_SQL`] (transaction-local).
+/// transaction. The key blocks are the session's ([`crate::keyed`]); parallel
+/// workers inherit the session's settings.
 pub fn staged_copy_sql(build: &TableRef, cols: &[(String, String)], select: &str) -> [String; 3] {
     let d = Dialect::Postgres;
     let stage = quote_ident(d, STAGE_TABLE);
@@ -176,11 +176,6 @@ pub fn staged_copy_sql(build: &TableRef, cols: &[(String, String)], select: &str
         ),
     ]
 }
-
-/// PostgreSQL: sets the salt for [`staged_copy_sql`] (bind: the salt).
-pub const STAGE_SALT_SQL: &str = "SELECT set_config('dmsr.salt', $1, true)";
-/// PostgreSQL: the salt fragment of masking expressions in a staged copy.
-pub const STAGE_SALT: &str = "current_setting('dmsr.salt')";
 
 /// PostgreSQL: `ALTER TABLE t ADD CONSTRAINT name <pg_get_constraintdef>`.
 pub fn add_constraint_sql(t: &TableRef, name: &str, definition: &str) -> String {

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::MaskError;
+use crate::raw_sql::check_fragment;
 
 /// Where a rule came from, for error messages: `file:line` and key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,7 +131,8 @@ pub enum Strategy {
     },
     /// RAW SQL expression (unsafe escape hatch: copied verbatim).
     Sql {
-        /// Expression; `{column}` and `{salt}` are substituted.
+        /// Expression; `{column}` (the quoted column) and `{hmac}` (the keyed
+        /// hex digest of the column, domain `sql`) are substituted.
         expression: String,
         /// NULL stays NULL (default true).
         keep_null: bool,
@@ -163,7 +165,7 @@ impl Strategy {
             | Strategy::Fake { .. }
             | Strategy::DateShift { .. }
             | Strategy::Noise { .. } => true,
-            Strategy::Sql { expression, .. } => expression.contains("{salt}"),
+            Strategy::Sql { expression, .. } => expression.contains("{hmac}"),
             _ => false,
         }
     }
@@ -634,17 +636,12 @@ fn validate_table(
         None => None,
     };
     let delete_where = match &t.delete_where {
-        Some(d) => {
-            let cond = d.get_ref().trim();
-            if cond.is_empty() || cond.contains(';') {
-                return Err(cx.err(
-                    d.span(),
-                    &format!("{base}.delete_where"),
-                    "must be a non-empty SQL condition without `;`",
-                ));
-            }
-            Some(cond.to_string())
-        }
+        Some(d) => Some(raw_fragment(
+            cx,
+            d,
+            &format!("{base}.delete_where"),
+            "SQL condition",
+        )?),
         None => None,
     };
     let truncate = t.truncate.unwrap_or(false);
@@ -687,6 +684,23 @@ fn validate_table(
         columns,
         origin: cx.origin(table.span(), &base),
     })
+}
+
+/// A raw SQL fragment of the rules file, trimmed: not empty, and accepted by
+/// [`check_fragment`] (no comment, `;`, unbalanced parenthesis or quote).
+fn raw_fragment(
+    cx: &Ctx<'_>,
+    v: &Spanned<String>,
+    key: &str,
+    what: &str,
+) -> Result<String, MaskError> {
+    let text = v.get_ref().trim();
+    if text.is_empty() {
+        return Err(cx.err(v.span(), key, format!("must be a non-empty {what}")));
+    }
+    check_fragment(text)
+        .map(|()| text.to_string())
+        .map_err(|e| cx.err(v.span(), key, format!("{what} refused: {e}")))
 }
 
 /// Which optional keys each strategy accepts (besides `strategy`).
@@ -903,23 +917,22 @@ fn validate_column(
             let Some(e) = &r.expression else {
                 return Err(missing("expression"));
             };
-            let expression = e.get_ref().trim().to_string();
-            if expression.is_empty() || expression.contains(';') {
+            let ekey = format!("{key}.expression");
+            let expression = raw_fragment(cx, e, &ekey, "SQL expression")?;
+            if expression.contains("{salt}") {
                 return Err(cx.err(
                     e.span(),
-                    &format!("{key}.expression"),
-                    "must be a non-empty SQL expression without `;`",
+                    &ekey,
+                    "`{salt}` is no longer available: the key is not in the session as such; use `{hmac}` (the keyed HMAC-SHA256 hex of the column)",
                 ));
             }
             let check = match &r.check {
-                Some(c) if c.get_ref().trim().is_empty() || c.get_ref().contains(';') => {
-                    return Err(cx.err(
-                        c.span(),
-                        &format!("{key}.check"),
-                        "must be a non-empty SQL condition without `;`",
-                    ));
-                }
-                Some(c) => Some(c.get_ref().trim().to_string()),
+                Some(c) => Some(raw_fragment(
+                    cx,
+                    c,
+                    &format!("{key}.check"),
+                    "SQL condition",
+                )?),
                 None => None,
             };
             Strategy::Sql {

@@ -29,7 +29,7 @@ use crate::rules::{HookRule, Phase, Rules};
 use crate::secret::Salt;
 pub use crate::session::MIN_SALT_LEN;
 use crate::session::{
-    REWRITE_STEPS, check_run_kind, check_run_state, check_salt, default_database, forget_salt,
+    REWRITE_STEPS, check_run_kind, check_run_state, check_salt, default_database, forget_key,
     prepare_session,
 };
 use crate::sql::{self, Dialect};
@@ -98,24 +98,7 @@ struct Ctx<'a> {
     target: &'a Target,
     d: Dialect,
     log: ProgressLog<'a>,
-    salt: &'a Salt,
     rules: &'a Rules,
-}
-
-impl Ctx<'_> {
-    /// Binds prefix for statements that reference the salt: PostgreSQL `$1`.
-    fn salt_binds(&self) -> Vec<Bind<'_>> {
-        salt_binds(self.d, self.salt)
-    }
-}
-
-/// The salt as leading bind of a statement (PostgreSQL `$1`; MySQL uses the
-/// session variable).
-pub(crate) fn salt_binds(d: Dialect, salt: &Salt) -> Vec<Bind<'_>> {
-    match d {
-        Dialect::Postgres => vec![Bind::Str(salt.expose())],
-        Dialect::MySql => vec![],
-    }
 }
 
 /// Report parts collected along the way.
@@ -155,13 +138,13 @@ impl Target {
         check_salt(salt)?;
         self.ensure_control_tables().await?;
         let mut conn = self.acquire().await?;
-        // Session settings below (salt variable, FK checks, sql_mode) must not
+        // Session settings below (key blocks, FK checks, sql_mode) must not
         // leak to other users of the pool: this connection is closed at the end.
         conn.close_on_drop();
         let result = self
             .run_inner(&mut conn, run_id, rules, salt, deadline, opts)
             .await;
-        forget_salt(&mut conn).await;
+        forget_key(&mut conn).await;
         result
     }
 
@@ -184,14 +167,13 @@ impl Target {
             target: self,
             d: self.dialect,
             log: ProgressLog::new(self, run_id),
-            salt,
             rules,
         };
         preflight(&ctx, conn, &plans).await?;
         let warnings = update_trigger_warnings(conn, &plans).await?;
 
         // 2. The run must be claimed; the rules must not change mid-run.
-        check_run_state(self, conn, run_id, &rules.fingerprint).await?;
+        check_run_state(self, conn, run_id, &rules.fingerprint, salt).await?;
 
         // 3. Steps.
         let extra = Extra {
@@ -318,15 +300,14 @@ async fn incomplete(
     })
 }
 
-/// `(quoted column, masking expression)` of every masked column of `p`;
-/// `salt` is the salt fragment (e.g. [`Dialect::salt_placeholder`]).
-pub(crate) fn mask_sets(d: Dialect, p: &TablePlan, salt: &str) -> Vec<(String, String)> {
+/// `(quoted column, masking expression)` of every masked column of `p`.
+pub(crate) fn mask_sets(d: Dialect, p: &TablePlan) -> Vec<(String, String)> {
     p.columns
         .iter()
         .map(|c| {
             (
                 c.quoted.clone(),
-                sql::column_expr(d, &c.strategy, &c.quoted, salt),
+                sql::column_expr(d, &c.strategy, &c.quoted),
             )
         })
         .collect()
@@ -375,7 +356,6 @@ pub(crate) fn verification_probes(d: Dialect, p: &TablePlan, table: &sql::TableR
                     "{} AND 1 = 0",
                     sql::count_where_sql(d, table, &format!("({pred})"))
                 ),
-                salted: false,
                 what: format!("{}: verification of `{}`", p.rules.origin, c.name),
             })
         })
@@ -392,13 +372,8 @@ async fn preflight(ctx: &Ctx<'_>, conn: &mut Conn, plans: &[TablePlan]) -> Resul
             probes.push(Probe {
                 sql: format!(
                     "{} WHERE 1 = 0",
-                    sql::update_all_sql(
-                        ctx.d,
-                        &p.tref,
-                        &mask_sets(ctx.d, p, ctx.d.salt_placeholder())
-                    )
+                    sql::update_all_sql(ctx.d, &p.tref, &mask_sets(ctx.d, p))
                 ),
-                salted: true,
                 what: format!("{}: masking UPDATE", p.rules.origin),
             });
             probes.extend(verification_probes(ctx.d, p, &p.tref));
@@ -406,12 +381,11 @@ async fn preflight(ctx: &Ctx<'_>, conn: &mut Conn, plans: &[TablePlan]) -> Resul
         if let Some(cond) = &p.rules.delete_where {
             probes.push(Probe {
                 sql: format!("{} AND 1 = 0", sql::delete_sql(ctx.d, &p.tref, cond)),
-                salted: false,
                 what: format!("{}.delete_where", p.rules.origin),
             });
         }
     }
-    compile_all(conn, &probes, &ctx.salt_binds()).await
+    compile_all(conn, &probes).await
 }
 
 async fn run_actions(
@@ -471,8 +445,8 @@ async fn mask_table(
     clock: &mut Clock,
 ) -> Result<bool, MaskError> {
     let d = ctx.d;
-    let sets = mask_sets(d, p, d.salt_placeholder());
-    let (lo, hi) = range_placeholders(d, ctx.salt_binds().len());
+    let sets = mask_sets(d, p);
+    let (lo, hi) = range_placeholders(d, 0);
     let stmt = ChunkedStatement {
         step: id,
         what: format!("masking {}", p.tref),
@@ -486,7 +460,7 @@ async fn mask_table(
                 Some(pk) => sql::update_chunk_sql(d, &p.tref, &sets, pk, &lo, &hi),
                 None => String::new(),
             },
-            binds: ctx.salt_binds(),
+            binds: Vec::new(),
         },
     };
     run_in_chunks(&ctx.log, conn, &stmt, clock).await

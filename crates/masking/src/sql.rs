@@ -6,11 +6,11 @@
 //! * identifiers are validated by the rules layer and always quoted here
 //!   (backticks doubled on MySQL, double quotes doubled on PostgreSQL);
 //! * string literals are escaped by [`quote_literal`];
-//! * the salt is referenced through a placeholder fragment: `@dmsr_salt` on
-//!   MySQL (a session variable set from a bind parameter, kept binary) and
-//!   `$1` on PostgreSQL (a bind parameter of type text).
+//! * the key is never in a statement: keyed strategies refer to the HMAC key
+//!   blocks the session holds ([`crate::keyed`]).
 
 use crate::dict::{CITIES, FIRST_NAMES, LAST_NAMES};
+pub use crate::keyed::keyed_hex;
 use crate::rules::{Dictionary, Keep, Strategy};
 
 /// SQL dialect of the target.
@@ -22,25 +22,12 @@ pub enum Dialect {
     Postgres,
 }
 
-/// Salt placeholder fragment used by the runner on MySQL.
-pub const MYSQL_SALT_VAR: &str = "@dmsr_salt";
-/// Salt placeholder fragment used by the runner on PostgreSQL.
-pub const PG_SALT_PARAM: &str = "$1";
-
 impl Dialect {
     /// The `n`-th (1-based) bind placeholder.
     pub fn placeholder(self, n: usize) -> String {
         match self {
             Dialect::MySql => "?".to_string(),
             Dialect::Postgres => format!("${n}"),
-        }
-    }
-
-    /// Salt fragment the runner binds.
-    pub fn salt_placeholder(self) -> &'static str {
-        match self {
-            Dialect::MySql => MYSQL_SALT_VAR,
-            Dialect::Postgres => PG_SALT_PARAM,
         }
     }
 }
@@ -91,16 +78,6 @@ pub fn quote_literal(d: Dialect, s: &str) -> String {
     }
 }
 
-/// Lower-case hex SHA-256 of `salt || ':' || value-as-UTF-8-text` (64 chars).
-pub fn hex_digest(d: Dialect, col: &str, salt: &str) -> String {
-    match d {
-        Dialect::MySql => format!("SHA2(CONCAT({salt}, ':', CONVERT({col} USING utf8mb4)), 256)"),
-        Dialect::Postgres => {
-            format!("encode(sha256(convert_to({salt} || ':' || {col}::text, 'UTF8')), 'hex')")
-        }
-    }
-}
-
 /// The 8 hex characters starting at 0-based `offset` of `hex`, as an unsigned
 /// 32-bit integer (0..=4294967295) of SQL type signed BIGINT.
 pub fn hex_u32(d: Dialect, hex: &str, offset: usize) -> String {
@@ -131,10 +108,11 @@ fn pick(d: Dialect, dict: &[&str], n: &str) -> String {
 }
 
 /// The SQL expression that replaces `col` (already quoted) for `strategy`.
-/// `salt` is the salt fragment (see module docs). NULL input gives NULL output
-/// for every strategy except `fixed`/`sql` with `keep_null = false`.
-pub fn column_expr(d: Dialect, strategy: &Strategy, col: &str, salt: &str) -> String {
-    let h = || hex_digest(d, col, salt);
+/// Keyed strategies hash with their own domain ([`keyed_hex`]). NULL input
+/// gives NULL output for every strategy except `fixed`/`sql` with
+/// `keep_null = false`.
+pub fn column_expr(d: Dialect, strategy: &Strategy, col: &str) -> String {
+    let h = || keyed_hex(d, strategy.name(), col);
     match strategy {
         Strategy::Hash { length } => {
             if *length >= 64 {
@@ -191,7 +169,9 @@ pub fn column_expr(d: Dialect, strategy: &Strategy, col: &str, salt: &str) -> St
         } => {
             let e = format!(
                 "({})",
-                expression.replace("{column}", col).replace("{salt}", salt)
+                expression
+                    .replace("{hmac}", &keyed_hex(d, "sql", col))
+                    .replace("{column}", col)
             );
             if *keep_null {
                 format!("CASE WHEN {col} IS NULL THEN {col} ELSE {e} END")
@@ -284,7 +264,7 @@ pub fn update_all_sql(d: Dialect, table: &TableRef, sets: &[(String, String)]) -
 }
 
 /// Update of one primary-key range `lo < pk <= hi`; `lo`/`hi` are bind
-/// placeholders (on PostgreSQL `$2`/`$3`, `$1` being the salt).
+/// placeholders (on PostgreSQL `$1`/`$2`).
 pub fn update_chunk_sql(
     d: Dialect,
     table: &TableRef,
@@ -697,7 +677,8 @@ pub fn control_ddl(d: Dialect, schema: &str) -> Vec<String> {
                  `updated_at_ms` BIGINT NOT NULL, \
                  `rules_fingerprint` VARCHAR(64) NULL, \
                  `outcome` TEXT NULL, \
-                 `rows_affected` BIGINT NULL\
+                 `rows_affected` BIGINT NULL, \
+                 `key_fingerprint` VARCHAR(64) NULL\
                  ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
             ),
             format!(
@@ -728,7 +709,12 @@ pub fn control_ddl(d: Dialect, schema: &str) -> Vec<String> {
                  updated_at_ms BIGINT NOT NULL, \
                  rules_fingerprint VARCHAR(64) NULL, \
                  outcome TEXT NULL, \
-                 rows_affected BIGINT NULL)"
+                 rows_affected BIGINT NULL, \
+                 key_fingerprint VARCHAR(64) NULL)"
+            ),
+            // Control tables created before the key fingerprint existed.
+            format!(
+                "ALTER TABLE {s}.\"runs\" ADD COLUMN IF NOT EXISTS key_fingerprint VARCHAR(64) NULL"
             ),
             format!(
                 "CREATE TABLE IF NOT EXISTS {s}.\"table_progress\" (\
@@ -772,8 +758,6 @@ pub fn numbered(d: Dialect, sql: &str) -> String {
 mod tests {
     use super::*;
 
-    const SALT_MY: &str = MYSQL_SALT_VAR;
-
     #[test]
     fn identifiers_are_quoted_with_doubling() {
         assert_eq!(quote_ident(Dialect::MySql, "a`b"), "`a``b`");
@@ -802,16 +786,16 @@ mod tests {
     fn hash_expressions() {
         let s = Strategy::Hash { length: 64 };
         assert_eq!(
-            column_expr(Dialect::MySql, &s, "`c`", SALT_MY),
-            "SHA2(CONCAT(@dmsr_salt, ':', CONVERT(`c` USING utf8mb4)), 256)"
+            column_expr(Dialect::MySql, &s, "`c`"),
+            "SHA2(CONCAT(@dmsr_ko, UNHEX(SHA2(CONCAT(@dmsr_ki, 'hash:', CONVERT(`c` USING utf8mb4)), 256))), 256)"
         );
         assert_eq!(
-            column_expr(Dialect::Postgres, &s, "\"c\"", "$1"),
-            "encode(sha256(convert_to($1 || ':' || \"c\"::text, 'UTF8')), 'hex')"
+            column_expr(Dialect::Postgres, &s, "\"c\""),
+            "encode(sha256((SELECT decode(current_setting('dmsr.ko'), 'hex')) || sha256((SELECT decode(current_setting('dmsr.ki'), 'hex')) || convert_to('hash:' || \"c\"::text, 'UTF8'))), 'hex')"
         );
         let s = Strategy::Hash { length: 12 };
-        assert!(column_expr(Dialect::MySql, &s, "`c`", SALT_MY).starts_with("LEFT(SHA2("));
-        assert!(column_expr(Dialect::Postgres, &s, "\"c\"", "$1").ends_with(", 12)"));
+        assert!(column_expr(Dialect::MySql, &s, "`c`").starts_with("LEFT(SHA2("));
+        assert!(column_expr(Dialect::Postgres, &s, "\"c\"").ends_with(", 12)"));
     }
 
     #[test]
@@ -821,12 +805,12 @@ mod tests {
             hex_length: 32,
         };
         assert_eq!(
-            column_expr(Dialect::MySql, &s, "`e`", SALT_MY),
-            "CONCAT(LEFT(SHA2(CONCAT(@dmsr_salt, ':', CONVERT(`e` USING utf8mb4)), 256), 32), '@example.invalid')"
+            column_expr(Dialect::MySql, &s, "`e`"),
+            "CONCAT(LEFT(SHA2(CONCAT(@dmsr_ko, UNHEX(SHA2(CONCAT(@dmsr_ki, 'email:', CONVERT(`e` USING utf8mb4)), 256))), 256), 32), '@example.invalid')"
         );
         assert_eq!(
-            column_expr(Dialect::Postgres, &s, "\"e\"", "$1"),
-            "(left(encode(sha256(convert_to($1 || ':' || \"e\"::text, 'UTF8')), 'hex'), 32) || E'@example.invalid')"
+            column_expr(Dialect::Postgres, &s, "\"e\""),
+            "(left(encode(sha256((SELECT decode(current_setting('dmsr.ko'), 'hex')) || sha256((SELECT decode(current_setting('dmsr.ki'), 'hex')) || convert_to('email:' || \"e\"::text, 'UTF8'))), 'hex'), 32) || E'@example.invalid')"
         );
     }
 
@@ -835,10 +819,10 @@ mod tests {
         let s = Strategy::Fake {
             dictionary: Dictionary::City,
         };
-        let my = column_expr(Dialect::MySql, &s, "`c`", SALT_MY);
+        let my = column_expr(Dialect::MySql, &s, "`c`");
         assert!(my.starts_with("ELT(1 + CAST(CONV(SUBSTRING(SHA2("), "{my}");
         assert!(my.contains(&format!("% {}, 'Aarhus'", CITIES.len())));
-        let pg = column_expr(Dialect::Postgres, &s, "\"c\"", "$1");
+        let pg = column_expr(Dialect::Postgres, &s, "\"c\"");
         assert!(pg.starts_with("(ARRAY[E'Aarhus'"), "{pg}");
         assert!(pg.contains("::bit(32)::bigint"));
         let full = column_expr(
@@ -847,7 +831,6 @@ mod tests {
                 dictionary: Dictionary::FullName,
             },
             "\"n\"",
-            "$1",
         );
         assert!(full.contains("substr(encode(") && full.contains(", 9, 8)"));
         let phone = column_expr(
@@ -856,7 +839,6 @@ mod tests {
                 dictionary: Dictionary::Phone,
             },
             "`p`",
-            SALT_MY,
         );
         assert!(phone.starts_with("CONCAT('555-01', INSERT(LPAD("));
     }
@@ -869,7 +851,7 @@ mod tests {
             mask_char: '#',
         };
         assert_eq!(
-            column_expr(Dialect::Postgres, &s, "c", "$1"),
+            column_expr(Dialect::Postgres, &s, "c"),
             "CASE WHEN c IS NULL THEN NULL WHEN char_length(c) <= 4 THEN repeat(E'#', char_length(c)) ELSE repeat(E'#', char_length(c) - 4) || right(c, 4) END"
         );
         let s = Strategy::Fixed {
@@ -877,35 +859,32 @@ mod tests {
             keep_null: true,
         };
         assert_eq!(
-            column_expr(Dialect::MySql, &s, "c", SALT_MY),
+            column_expr(Dialect::MySql, &s, "c"),
             "CASE WHEN c IS NULL THEN c ELSE 'O''Brien' END"
         );
         let s = Strategy::Fixed {
             value: "x".into(),
             keep_null: false,
         };
-        assert_eq!(column_expr(Dialect::Postgres, &s, "c", "$1"), "E'x'");
-        assert_eq!(
-            column_expr(Dialect::Postgres, &Strategy::Null, "c", "$1"),
-            "NULL"
-        );
+        assert_eq!(column_expr(Dialect::Postgres, &s, "c"), "E'x'");
+        assert_eq!(column_expr(Dialect::Postgres, &Strategy::Null, "c"), "NULL");
     }
 
     #[test]
     fn date_shift_and_noise_expressions() {
         let s = Strategy::DateShift { max_days: 30 };
-        let my = column_expr(Dialect::MySql, &s, "`d`", SALT_MY);
+        let my = column_expr(Dialect::MySql, &s, "`d`");
         assert!(
             my.starts_with("DATE_ADD(`d`, INTERVAL ((1 + CAST(CONV("),
             "{my}"
         );
         assert!(my.contains(" DIV 30"));
-        let pg = column_expr(Dialect::Postgres, &s, "\"d\"", "$1");
+        let pg = column_expr(Dialect::Postgres, &s, "\"d\"");
         assert!(pg.starts_with("(\"d\" + make_interval(days => "), "{pg}");
         let s = Strategy::Noise {
             percent: "12.5".into(),
         };
-        let pg = column_expr(Dialect::Postgres, &s, "\"a\"", "$1");
+        let pg = column_expr(Dialect::Postgres, &s, "\"a\"");
         assert!(
             pg.contains("% 20001 - 10000)::numeric * 12.5 * 0.000001"),
             "{pg}"
@@ -915,13 +894,16 @@ mod tests {
     #[test]
     fn sql_escape_hatch_substitutes_tokens() {
         let s = Strategy::Sql {
-            expression: "upper({column}) || {salt}".into(),
+            expression: "upper({column}) || {hmac}".into(),
             keep_null: false,
             check: None,
         };
         assert_eq!(
-            column_expr(Dialect::Postgres, &s, "\"c\"", "$1"),
-            "(upper(\"c\") || $1)"
+            column_expr(Dialect::Postgres, &s, "\"c\""),
+            format!(
+                "(upper(\"c\") || {})",
+                keyed_hex(Dialect::Postgres, "sql", "\"c\"")
+            )
         );
         assert!(s.uses_salt());
         let s = Strategy::Sql {
@@ -930,7 +912,7 @@ mod tests {
             check: Some("{column} = 'x'".into()),
         };
         assert_eq!(
-            column_expr(Dialect::MySql, &s, "`c`", SALT_MY),
+            column_expr(Dialect::MySql, &s, "`c`"),
             "CASE WHEN `c` IS NULL THEN `c` ELSE ('x') END"
         );
         assert_eq!(

@@ -476,14 +476,18 @@ pub fn rules(src: &str) -> Rules {
     Rules::parse(src, "test-rules.toml").unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Lower-case hex SHA-256 of `salt:value`, computed in Rust (test oracle).
-pub fn oracle_hex(value: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(SALT.as_bytes());
-    h.update(b":");
-    h.update(value.as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+/// Lower-case hex HMAC-SHA256 of `domain:value` under the test key,
+/// computed in Rust with the `hmac` crate (test oracle, independent of the
+/// engine's own construction).
+pub fn oracle_hex(domain: &str, value: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut m = Hmac::<sha2::Sha256>::new_from_slice(SALT.as_bytes()).expect("any key length");
+    m.update(format!("{domain}:{value}").as_bytes());
+    m.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Every cell as text: a text column, bytes that are UTF-8 (MySQL returns some

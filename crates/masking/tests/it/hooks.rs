@@ -187,7 +187,7 @@ kind = "sync_sequences"
     assert_eq!(log[1][1].as_deref(), Some("second statement"));
     assert_eq!(
         log[2][1].as_deref(),
-        Some(oracle_hex("a").as_str()),
+        Some(oracle_hex("hash", "a").as_str()),
         "after hook must see masked data"
     );
     assert_eq!(rep.hooks_run.len(), 4, "{:?}", rep.hooks_run);

@@ -163,7 +163,10 @@ async fn duplicate_run_changes_nothing(d: Dialect) {
         .await
         .unwrap();
     let after_first = db.col("SELECT v FROM t ORDER BY id").await;
-    assert_eq!(after_first[0].as_deref(), Some(oracle_hex("a").as_str()));
+    assert_eq!(
+        after_first[0].as_deref(),
+        Some(oracle_hex("hash", "a").as_str())
+    );
     // duplicate event
     let b = db
         .target

@@ -9,6 +9,7 @@ mod common;
 mod example;
 mod failures;
 mod hooks;
+mod keys;
 mod ledger;
 mod outbox;
 mod places_fixture;

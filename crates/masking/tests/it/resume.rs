@@ -169,7 +169,7 @@ async fn interrupted_then_resumed(d: Dialect) {
     for (o, m) in original.iter().zip(&ma) {
         assert_eq!(
             m[3].as_deref(),
-            Some(oracle_hex(o[3].as_deref().unwrap()).as_str())
+            Some(oracle_hex("hash", o[3].as_deref().unwrap()).as_str())
         );
     }
     // Running again after completion is a no-op (all steps done).
@@ -214,7 +214,7 @@ async fn concurrent_runners_mask_once(d: Dialect) {
     for (o, m) in original.iter().zip(&dump(&a).await) {
         assert_eq!(
             m[3].as_deref(),
-            Some(oracle_hex(o[3].as_deref().unwrap()).as_str())
+            Some(oracle_hex("hash", o[3].as_deref().unwrap()).as_str())
         );
     }
     t1.close().await;
