@@ -6,6 +6,7 @@
 
 use crate::build_steps::TableCopy;
 use crate::catalog::{base_tables, columns, mysql_triggers, place_exists};
+use crate::coverage::{enforce, find_gaps, live_tables};
 use crate::db::{Bind, Conn, Val};
 use crate::error::MaskError;
 use crate::places::Publish;
@@ -64,6 +65,7 @@ fn unruled(rules: &Rules, quarantine: &str, table: &str) -> TableRules {
         delete_where: None,
         chunk_size: None,
         columns: Vec::new(),
+        kept: Vec::new(),
         origin: Origin {
             file: rules.file.clone(),
             line: None,
@@ -129,7 +131,7 @@ async fn quarantine_tables(conn: &mut Conn, publish: &Publish) -> Result<Vec<Str
 }
 
 /// Resolve the rules against quarantine: one [`TableCopy`] per quarantine
-/// table, sorted. Also returns the warning about tables without rules.
+/// table, sorted. Also returns the coverage warnings (report mode).
 pub(crate) async fn plan_copies(
     conn: &mut Conn,
     rules: &Rules,
@@ -150,6 +152,7 @@ pub(crate) async fn plan_copies(
         return Err(MaskError::Schema { problems });
     }
     let ruled: Vec<String> = tables.iter().map(|t| t.name.clone()).collect();
+    let warnings = check_coverage(conn, rules, &p.quarantine, &tables).await?;
     let unruled_names: Vec<&String> = names
         .iter()
         .filter(|n| !ruled.contains(&format!("{}.{n}", p.quarantine)))
@@ -172,17 +175,25 @@ pub(crate) async fn plan_copies(
         return Err(MaskError::Schema { problems });
     }
     copies.sort_by(|a, b| a.plan.tref.table.cmp(&b.plan.tref.table));
-    let mut warnings = Vec::new();
-    if !unruled_names.is_empty() {
-        let list: Vec<&str> = unruled_names.iter().map(|s| s.as_str()).collect();
-        let w = format!(
-            "tables copied without any rule (unmasked): {}",
-            list.join(", ")
-        );
-        tracing::warn!(warning = %w, "rewrite");
-        warnings.push(w);
-    }
     Ok((copies, warnings))
+}
+
+/// Coverage of quarantine by the rules (mapped onto quarantine): strict
+/// fails, report returns the warnings. Labels are bare table names, as the
+/// rules file writes them.
+async fn check_coverage(
+    conn: &mut Conn,
+    rules: &Rules,
+    quarantine: &str,
+    mapped: &[TableRules],
+) -> Result<Vec<String>, MaskError> {
+    let prefix = format!("{quarantine}.");
+    let declared = mapped
+        .iter()
+        .map(|t| (t.name.trim_start_matches(&prefix).to_string(), t))
+        .collect();
+    let live = live_tables(conn, quarantine, str::to_string).await?;
+    enforce(rules, &find_gaps(&live, &declared))
 }
 
 async fn table_copy(

@@ -195,8 +195,36 @@ pub struct TableRules {
     pub chunk_size: Option<u64>,
     /// Column rules, in the order of the file's keys (sorted by name).
     pub columns: Vec<ColumnRule>,
+    /// Columns declared `keep`: copied as they are, on purpose.
+    pub kept: Vec<KeptColumn>,
     /// Where it was declared.
     pub origin: Origin,
+}
+
+/// A column declared `strategy = "keep"`: not personal, copied unchanged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeptColumn {
+    /// Column name.
+    pub column: String,
+    /// Why it is kept (optional, for reviewers).
+    pub reason: Option<String>,
+    /// Where it was declared.
+    pub origin: Origin,
+}
+
+/// What a run does about columns and tables the rules file does not declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Coverage {
+    /// Every column of every table of the masked schema must be declared (a
+    /// strategy or `keep`), and every declared one must exist: otherwise the
+    /// run fails before any write, listing what to add or remove.
+    Strict,
+    /// The same gaps are listed in the run report (and so the notification)
+    /// and the run goes on; undeclared columns are copied unmasked. The
+    /// default of a file without `settings.coverage`.
+    #[default]
+    Report,
 }
 
 impl TableRules {
@@ -275,6 +303,8 @@ pub struct Settings {
     /// masking transactions, so parent and child keys can be masked one table
     /// at a time and `ON UPDATE CASCADE` does not double-mask children.
     pub disable_fk_checks: bool,
+    /// Undeclared columns and tables: fail (`strict`) or report.
+    pub coverage: Coverage,
 }
 
 impl Default for Settings {
@@ -283,6 +313,7 @@ impl Default for Settings {
             chunk_threshold: DEFAULT_CHUNK_THRESHOLD,
             chunk_size: DEFAULT_CHUNK_SIZE,
             disable_fk_checks: true,
+            coverage: Coverage::Report,
         }
     }
 }
@@ -333,6 +364,7 @@ struct RawSettings {
     chunk_threshold: Option<Spanned<i64>>,
     chunk_size: Option<Spanned<i64>>,
     disable_fk_checks: Option<bool>,
+    coverage: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -382,6 +414,7 @@ struct RawColumn {
     percent: Option<Spanned<RawScalar>>,
     expression: Option<Spanned<String>>,
     check: Option<Spanned<String>>,
+    reason: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -562,6 +595,19 @@ impl Rules {
             if let Some(b) = s.disable_fk_checks {
                 settings.disable_fk_checks = b;
             }
+            if let Some(c) = &s.coverage {
+                settings.coverage = match c.get_ref().as_str() {
+                    "strict" => Coverage::Strict,
+                    "report" => Coverage::Report,
+                    other => {
+                        return Err(cx.err(
+                            c.span(),
+                            "settings.coverage",
+                            format!("unknown coverage `{other}` (expected strict or report)"),
+                        ));
+                    }
+                };
+            }
         }
 
         let mut tables = Vec::new();
@@ -653,6 +699,7 @@ fn validate_table(
         ));
     }
     let mut columns = Vec::new();
+    let mut kept = Vec::new();
     for (col, rule) in &t.columns {
         let key = format!("{base}.columns.{col}");
         if !is_valid_identifier(col) {
@@ -662,14 +709,21 @@ fn validate_table(
                 "column name must match [A-Za-z_][A-Za-z0-9_$]* (max 63 chars)",
             ));
         }
-        let strategy = validate_column(cx, &key, rule)?;
-        columns.push(ColumnRule {
-            column: col.clone(),
-            strategy,
-            origin: cx.origin(rule.span(), &key),
-        });
+        let origin = cx.origin(rule.span(), &key);
+        match validate_column(cx, &key, rule)? {
+            Some(strategy) => columns.push(ColumnRule {
+                column: col.clone(),
+                strategy,
+                origin,
+            }),
+            None => kept.push(KeptColumn {
+                column: col.clone(),
+                reason: rule.get_ref().reason.as_ref().map(|r| r.get_ref().clone()),
+                origin,
+            }),
+        }
     }
-    if columns.is_empty() && !truncate && delete_where.is_none() {
+    if columns.is_empty() && kept.is_empty() && !truncate && delete_where.is_none() {
         return Err(cx.err(
             table.span(),
             &base,
@@ -682,6 +736,7 @@ fn validate_table(
         delete_where,
         chunk_size,
         columns,
+        kept,
         origin: cx.origin(table.span(), &base),
     })
 }
@@ -715,15 +770,17 @@ fn allowed_keys(strategy: &str) -> Option<&'static [&'static str]> {
         "date_shift" => &["max_days"],
         "noise" => &["percent"],
         "sql" => &["expression", "keep_null", "check"],
+        "keep" => &["reason"],
         _ => return None,
     })
 }
 
+/// The column's strategy, or `None` for `keep`.
 fn validate_column(
     cx: &Ctx<'_>,
     key: &str,
     rule: &Spanned<RawColumn>,
-) -> Result<Strategy, MaskError> {
+) -> Result<Option<Strategy>, MaskError> {
     let r = rule.get_ref();
     let sname = r.strategy.get_ref().as_str();
     let skey = format!("{key}.strategy");
@@ -732,12 +789,12 @@ fn validate_column(
             r.strategy.span(),
             &skey,
             format!(
-                "unknown strategy `{sname}` (expected one of: hash, email, fake, partial, fixed, null, date_shift, noise, sql)"
+                "unknown strategy `{sname}` (expected one of: hash, email, fake, partial, fixed, null, date_shift, noise, sql, keep)"
             ),
         ));
     };
     // Reject options that do not belong to the strategy (likely a mistake).
-    let present: [(&str, Option<std::ops::Range<usize>>); 13] = [
+    let present: [(&str, Option<std::ops::Range<usize>>); 14] = [
         ("length", r.length.as_ref().map(|v| v.span())),
         ("domain", r.domain.as_ref().map(|v| v.span())),
         ("hex_length", r.hex_length.as_ref().map(|v| v.span())),
@@ -751,6 +808,7 @@ fn validate_column(
         ("percent", r.percent.as_ref().map(|v| v.span())),
         ("expression", r.expression.as_ref().map(|v| v.span())),
         ("check", r.check.as_ref().map(|v| v.span())),
+        ("reason", r.reason.as_ref().map(|v| v.span())),
     ];
     for (k, span) in present {
         if let Some(span) = span
@@ -784,7 +842,10 @@ fn validate_column(
     };
     let keep_null = r.keep_null.as_ref().map(|b| *b.get_ref()).unwrap_or(true);
 
-    Ok(match sname {
+    if sname == "keep" {
+        return Ok(None);
+    }
+    Ok(Some(match sname {
         "hash" => {
             let length = match &r.length {
                 Some(v) => int_in(v, "length", 1, 64)?,
@@ -942,7 +1003,7 @@ fn validate_column(
             }
         }
         _ => return Err(missing("strategy")),
-    })
+    }))
 }
 
 fn validate_hook(cx: &Ctx<'_>, i: usize, hook: &Spanned<RawHook>) -> Result<HookRule, MaskError> {

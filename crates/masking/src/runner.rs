@@ -12,6 +12,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
+use crate::coverage::{enforce, find_gaps, live_tables};
 use crate::db::{Bind, Conn, Target, Val};
 use crate::error::MaskError;
 use crate::hooks::{HookScope, run_hook};
@@ -169,8 +170,10 @@ impl Target {
             log: ProgressLog::new(self, run_id),
             rules,
         };
+        let mut warnings =
+            in_place_coverage(self, conn, rules, &plans, default_schema.as_deref()).await?;
         preflight(&ctx, conn, &plans).await?;
-        let warnings = update_trigger_warnings(conn, &plans).await?;
+        warnings.extend(update_trigger_warnings(conn, &plans).await?);
 
         // 2. The run must be claimed; the rules must not change mid-run.
         check_run_state(self, conn, run_id, &rules.fingerprint, salt).await?;
@@ -311,6 +314,41 @@ pub(crate) fn mask_sets(d: Dialect, p: &TablePlan) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+/// Coverage of an in-place run: the masked schema is the connection's default
+/// schema (PostgreSQL `public` when none) and every schema the rules name.
+async fn in_place_coverage(
+    target: &Target,
+    conn: &mut Conn,
+    rules: &Rules,
+    plans: &[TablePlan],
+    default_schema: Option<&str>,
+) -> Result<Vec<String>, MaskError> {
+    let default = match (target.dialect(), default_schema) {
+        (_, Some(s)) => Some(s.to_string()),
+        (Dialect::Postgres, None) => Some("public".to_string()),
+        (Dialect::MySql, None) => None,
+    };
+    let label = |schema: &str, table: &str| match &default {
+        Some(s) if s == schema => table.to_string(),
+        _ => format!("{schema}.{table}"),
+    };
+    let declared = plans
+        .iter()
+        .map(|p| (label(&p.tref.schema, &p.tref.table), &p.rules))
+        .collect();
+    let schemas: BTreeSet<String> = plans
+        .iter()
+        .map(|p| p.tref.schema.clone())
+        .chain(default.clone())
+        .filter(|s| s != target.control_schema())
+        .collect();
+    let mut live = Vec::new();
+    for schema in &schemas {
+        live.extend(live_tables(conn, schema, |t| label(schema, t)).await?);
+    }
+    enforce(rules, &find_gaps(&live, &declared))
 }
 
 /// MySQL cannot disable triggers: an `ON UPDATE` trigger on a masked table

@@ -94,7 +94,7 @@ fn check_outcome(
     for t in &rules.tables {
         prop_assert!(is_valid_table_name(&t.name), "table {:?}", t.name);
         prop_assert!(!(t.truncate && t.delete_where.is_some()));
-        prop_assert!(!t.columns.is_empty() || t.has_actions());
+        prop_assert!(!t.columns.is_empty() || !t.kept.is_empty() || t.has_actions());
         if let Some(c) = t.chunk_size {
             prop_assert!((1..=100_000_000).contains(&c));
         }
@@ -646,7 +646,11 @@ fn the_example_parses() {
     check_outcome(EXAMPLE, "examples/masking-rules.toml", &Ok(rules.clone())).unwrap();
     assert!(!rules.tables.is_empty() && !rules.hooks.is_empty());
     // The mutations below find every column rule of the example.
-    let columns: usize = rules.tables.iter().map(|t| t.columns.len()).sum();
+    let columns: usize = rules
+        .tables
+        .iter()
+        .map(|t| t.columns.len() + t.kept.len())
+        .sum();
     assert!(columns > 0);
     assert_eq!(strategy_values(EXAMPLE).len(), columns);
 }

@@ -245,7 +245,10 @@ async fn mysql_update_triggers_are_reported() {
         )
         .await
         .unwrap();
-    assert_eq!(rep.warnings.len(), 1, "{:?}", rep.warnings);
-    assert!(rep.warnings[0].contains("t_audit"), "{:?}", rep.warnings);
+    assert!(
+        rep.warnings.iter().any(|w| w.contains("t_audit")),
+        "{:?}",
+        rep.warnings
+    );
     db.cleanup().await;
 }

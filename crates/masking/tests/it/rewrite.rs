@@ -319,8 +319,10 @@ async fn actions_hooks_and_purge(d: Dialect) {
         assert_eq!(count_of(&db, &places.quarantine, t).await, 0, "{t}");
     }
     assert!(
-        r.warnings.is_empty(),
-        "every table has a rule: {:?}",
+        r.warnings
+            .iter()
+            .all(|w| w.starts_with("coverage (report)") && !w.contains("has no rules")),
+        "every table has a rule (coverage reports only undeclared columns): {:?}",
         r.warnings
     );
     db.cleanup().await;
