@@ -7,6 +7,7 @@
 mod access;
 mod build_steps;
 mod catalog;
+pub mod constraints;
 pub mod coverage;
 pub mod db;
 pub mod dict;

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::constraints::unique_conflicts;
 use crate::db::{Bind, Conn};
 use crate::error::MaskError;
 use crate::rules::{Origin, Rules, Strategy, TableRules};
@@ -226,6 +227,7 @@ pub(crate) async fn build_plan(
                 },
             }
         }
+        problems.extend(unique_conflicts(conn, &tref, &columns).await?);
         let pk_rows = conn
             .rows(
                 sql::primary_key_sql(d),

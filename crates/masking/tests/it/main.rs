@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod constraints;
 mod coverage;
 mod example;
 mod failures;
