@@ -13,6 +13,7 @@ pub mod db;
 pub mod dict;
 pub mod error;
 mod hooks;
+mod in_place_guards;
 mod key_logging;
 pub mod keyed;
 pub mod ledger;

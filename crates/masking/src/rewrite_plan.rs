@@ -66,6 +66,7 @@ fn unruled(rules: &Rules, quarantine: &str, table: &str) -> TableRules {
         chunk_size: None,
         columns: Vec::new(),
         kept: Vec::new(),
+        acknowledged_triggers: Vec::new(),
         origin: Origin {
             file: rules.file.clone(),
             line: None,

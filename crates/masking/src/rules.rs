@@ -197,6 +197,9 @@ pub struct TableRules {
     pub columns: Vec<ColumnRule>,
     /// Columns declared `keep`: copied as they are, on purpose.
     pub kept: Vec<KeptColumn>,
+    /// MySQL `UPDATE` triggers of the table the in-place run may fire
+    /// (MySQL cannot disable them); any other one refuses the run.
+    pub acknowledged_triggers: Vec<String>,
     /// Where it was declared.
     pub origin: Origin,
 }
@@ -373,6 +376,8 @@ struct RawTable {
     chunk_size: Option<Spanned<i64>>,
     truncate: Option<bool>,
     delete_where: Option<Spanned<String>>,
+    #[serde(default)]
+    acknowledged_triggers: Vec<String>,
     #[serde(default)]
     columns: BTreeMap<String, Spanned<RawColumn>>,
 }
@@ -737,6 +742,7 @@ fn validate_table(
         chunk_size,
         columns,
         kept,
+        acknowledged_triggers: t.acknowledged_triggers.clone(),
         origin: cx.origin(table.span(), &base),
     })
 }

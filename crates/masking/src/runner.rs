@@ -13,9 +13,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
 use crate::coverage::{enforce, find_gaps, live_tables};
-use crate::db::{Bind, Conn, Target, Val};
+use crate::db::{Conn, Target};
 use crate::error::MaskError;
 use crate::hooks::{HookScope, run_hook};
+use crate::in_place_guards::mysql_in_place_guards;
 use crate::plan::{TablePlan, build_plan};
 use crate::preflight::{Probe, compile_all};
 use crate::progress::{
@@ -173,7 +174,7 @@ impl Target {
         let mut warnings =
             in_place_coverage(self, conn, rules, &plans, default_schema.as_deref()).await?;
         preflight(&ctx, conn, &plans).await?;
-        warnings.extend(update_trigger_warnings(conn, &plans).await?);
+        warnings.extend(mysql_in_place_guards(conn, &plans).await?);
 
         // 2. The run must be claimed; the rules must not change mid-run.
         check_run_state(self, conn, run_id, &rules.fingerprint, salt).await?;
@@ -349,38 +350,6 @@ async fn in_place_coverage(
         live.extend(live_tables(conn, schema, |t| label(schema, t)).await?);
     }
     enforce(rules, &find_gaps(&live, &declared))
-}
-
-/// MySQL cannot disable triggers: an `ON UPDATE` trigger on a masked table
-/// (e.g. an audit trigger copying old values) fires for every masked row.
-async fn update_trigger_warnings(
-    conn: &mut Conn,
-    plans: &[TablePlan],
-) -> Result<Vec<String>, MaskError> {
-    if conn.dialect() != Dialect::MySql {
-        return Ok(Vec::new());
-    }
-    let mut out = Vec::new();
-    for p in plans.iter().filter(|p| !p.columns.is_empty()) {
-        let rows = conn
-            .rows(
-                "SELECT CAST(TRIGGER_NAME AS CHAR) FROM information_schema.TRIGGERS \
-                 WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ? AND EVENT_MANIPULATION = 'UPDATE'",
-                &[Bind::Str(&p.tref.schema), Bind::Str(&p.tref.table)],
-            )
-            .await
-            .map_err(MaskError::db("reading triggers"))?;
-        for r in rows {
-            let name = r.first().and_then(Val::text).unwrap_or_default();
-            let w = format!(
-                "{}: UPDATE trigger `{name}` fires for every masked row (MySQL triggers cannot be disabled); make sure it does not copy unmasked values",
-                p.tref
-            );
-            tracing::warn!(warning = %w, "masking");
-            out.push(w);
-        }
-    }
-    Ok(out)
 }
 
 /// Verification probes of the masked columns of `p` (shared with the rewrite).

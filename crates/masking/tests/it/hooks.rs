@@ -226,9 +226,12 @@ async fn hook_order_postgres() {
     hook_order(Dialect::Postgres).await;
 }
 
-/// MySQL UPDATE triggers cannot be disabled: the report warns about them.
+/// MySQL UPDATE triggers cannot be disabled: an in-place run refuses a masked
+/// table with one (an audit trigger would keep the unmasked values) unless
+/// the rules acknowledge it, and then reports it. A table in a storage
+/// engine without transactions is refused too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mysql_update_triggers_are_reported() {
+async fn mysql_update_triggers_and_non_transactional_engines() {
     let db = TestDb::new(Dialect::MySql).await;
     db.exec("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(80))")
         .await;
@@ -238,17 +241,35 @@ async fn mysql_update_triggers_are_reported() {
     )
     .await;
     db.exec("INSERT INTO t VALUES (1, 'secret')").await;
-    let rep = db
-        .mask(
-            "trg-warn",
-            &rules("[tables.t.columns]\nv = { strategy = \"hash\" }\n"),
-        )
-        .await
-        .unwrap();
+    let plain = "[tables.t.columns]\nv = { strategy = \"hash\" }\n";
+    let e = db.mask("trg-refused", &rules(plain)).await.unwrap_err();
     assert!(
-        rep.warnings.iter().any(|w| w.contains("t_audit")),
+        matches!(&e, MaskError::Schema { .. }) && e.to_string().contains("`t_audit`"),
+        "{e}"
+    );
+    assert_eq!(db.col("SELECT v FROM t").await, vec![Some("secret".into())]);
+
+    let acknowledged = "[tables.t]\nacknowledged_triggers = [\"t_audit\"]\n[tables.t.columns]\nv = { strategy = \"hash\" }\n";
+    let rep = db.mask("trg-ack", &rules(acknowledged)).await.unwrap();
+    assert!(
+        rep.warnings
+            .iter()
+            .any(|w| w.contains("t_audit") && w.contains("acknowledged")),
         "{:?}",
         rep.warnings
     );
+
+    db.exec("CREATE TABLE m (id INT PRIMARY KEY, v VARCHAR(80)) ENGINE=MyISAM")
+        .await;
+    db.exec("INSERT INTO m VALUES (1, 'secret')").await;
+    let e = db
+        .mask(
+            "myisam",
+            &rules("[tables.m.columns]\nv = { strategy = \"hash\" }\n"),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("MyISAM has no transactions"), "{e}");
+    assert_eq!(db.col("SELECT v FROM m").await, vec![Some("secret".into())]);
     db.cleanup().await;
 }
