@@ -104,7 +104,10 @@ mod tests {
         assert!(!keeps_distinct(&Strategy::Fake {
             dictionary: Dictionary::FirstName
         }));
-        assert!(!keeps_distinct(&Strategy::DateShift { max_days: 5 }));
+        assert!(!keeps_distinct(&Strategy::DateShift {
+            max_days: 5,
+            keep_dates: Vec::new(),
+        }));
         assert!(!keeps_distinct(&Strategy::Fixed {
             value: "x".into(),
             keep_null: true

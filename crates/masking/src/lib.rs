@@ -35,6 +35,7 @@ pub mod runner;
 pub mod secret;
 mod session;
 pub mod sql;
+pub mod value_edges;
 mod verify;
 
 pub use db::{DbCredentials, Target, TlsMode};

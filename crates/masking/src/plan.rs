@@ -9,6 +9,7 @@ use crate::db::{Bind, Conn};
 use crate::error::MaskError;
 use crate::rules::{Origin, Rules, Strategy, TableRules};
 use crate::sql::{self, Dialect, TableRef, quote_ident};
+use crate::value_edges::ColumnKind;
 
 /// A live column.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +32,7 @@ pub(crate) struct ColumnPlan {
     pub name: String,
     pub quoted: String,
     pub strategy: Strategy,
+    pub kind: ColumnKind,
 }
 
 /// A table to process.
@@ -223,6 +225,10 @@ pub(crate) async fn build_plan(
                         name: c.column.clone(),
                         quoted: quote_ident(d, &c.column),
                         strategy: c.strategy.clone(),
+                        kind: ColumnKind {
+                            data_type: l.data_type.clone(),
+                            unsigned: l.full_type.contains("unsigned"),
+                        },
                     }),
                 },
             }
@@ -320,7 +326,10 @@ mod tests {
                 .contains("NOT NULL")
         );
         assert!(check_column(d, &Strategy::Null, &col("a", "text", true, None)).is_ok());
-        let ds = Strategy::DateShift { max_days: 5 };
+        let ds = Strategy::DateShift {
+            max_days: 5,
+            keep_dates: Vec::new(),
+        };
         assert!(
             check_column(d, &ds, &col("a", "text", true, None))
                 .unwrap_err()

@@ -11,6 +11,7 @@ use toml::Spanned;
 
 use crate::error::MaskError;
 use crate::raw_sql::check_fragment;
+use crate::value_edges::{DEFAULT_KEEP_DATES, is_plain_date};
 
 /// Where a rule came from, for error messages: `file:line` and key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +124,8 @@ pub enum Strategy {
     DateShift {
         /// 1..=36500
         max_days: u32,
+        /// Dates (`YYYY-MM-DD`) kept unchanged: "no end" sentinels.
+        keep_dates: Vec<String>,
     },
     /// Multiply a number by `1 + k * percent / 1_000_000`, k in -10000..=10000.
     Noise {
@@ -420,6 +423,7 @@ struct RawColumn {
     expression: Option<Spanned<String>>,
     check: Option<Spanned<String>>,
     reason: Option<Spanned<String>>,
+    keep_dates: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -773,7 +777,7 @@ fn allowed_keys(strategy: &str) -> Option<&'static [&'static str]> {
         "partial" => &["keep_first", "keep_last", "mask_char"],
         "fixed" => &["value", "keep_null"],
         "null" => &[],
-        "date_shift" => &["max_days"],
+        "date_shift" => &["max_days", "keep_dates"],
         "noise" => &["percent"],
         "sql" => &["expression", "keep_null", "check"],
         "keep" => &["reason"],
@@ -800,7 +804,7 @@ fn validate_column(
         ));
     };
     // Reject options that do not belong to the strategy (likely a mistake).
-    let present: [(&str, Option<std::ops::Range<usize>>); 14] = [
+    let present: [(&str, Option<std::ops::Range<usize>>); 15] = [
         ("length", r.length.as_ref().map(|v| v.span())),
         ("domain", r.domain.as_ref().map(|v| v.span())),
         ("hex_length", r.hex_length.as_ref().map(|v| v.span())),
@@ -815,6 +819,7 @@ fn validate_column(
         ("expression", r.expression.as_ref().map(|v| v.span())),
         ("check", r.check.as_ref().map(|v| v.span())),
         ("reason", r.reason.as_ref().map(|v| v.span())),
+        ("keep_dates", r.keep_dates.as_ref().map(|v| v.span())),
     ];
     for (k, span) in present {
         if let Some(span) = span
@@ -961,7 +966,23 @@ fn validate_column(
                 return Err(missing("max_days"));
             };
             let max_days = u32::try_from(int_in(v, "max_days", 1, 36_500)?).unwrap_or(1);
-            Strategy::DateShift { max_days }
+            let keep_dates = match &r.keep_dates {
+                None => DEFAULT_KEEP_DATES.iter().map(|s| s.to_string()).collect(),
+                Some(list) => {
+                    if let Some(bad) = list.get_ref().iter().find(|s| !is_plain_date(s)) {
+                        return Err(cx.err(
+                            list.span(),
+                            &format!("{key}.keep_dates"),
+                            format!("`{bad}` is not a YYYY-MM-DD date"),
+                        ));
+                    }
+                    list.get_ref().clone()
+                }
+            };
+            Strategy::DateShift {
+                max_days,
+                keep_dates,
+            }
         }
         "noise" => {
             let Some(v) = &r.percent else {

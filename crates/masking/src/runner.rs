@@ -311,7 +311,7 @@ pub(crate) fn mask_sets(d: Dialect, p: &TablePlan) -> Vec<(String, String)> {
         .map(|c| {
             (
                 c.quoted.clone(),
-                sql::column_expr(d, &c.strategy, &c.quoted),
+                sql::column_expr_for(d, &c.strategy, &c.quoted, Some(&c.kind)),
             )
         })
         .collect()

@@ -12,6 +12,7 @@
 use crate::dict::{CITIES, FIRST_NAMES, LAST_NAMES};
 pub use crate::keyed::keyed_hex;
 use crate::rules::{Dictionary, Keep, Strategy};
+use crate::value_edges::{ColumnKind, date_shift_expr, noise_expr};
 
 /// SQL dialect of the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -112,6 +113,18 @@ fn pick(d: Dialect, dict: &[&str], n: &str) -> String {
 /// gives NULL output for every strategy except `fixed`/`sql` with
 /// `keep_null = false`.
 pub fn column_expr(d: Dialect, strategy: &Strategy, col: &str) -> String {
+    column_expr_for(d, strategy, col, None)
+}
+
+/// [`column_expr`] knowing the column's type: `date_shift` stays within the
+/// type's range and `noise` moves integers by at least one
+/// ([`crate::value_edges`]).
+pub fn column_expr_for(
+    d: Dialect,
+    strategy: &Strategy,
+    col: &str,
+    kind: Option<&ColumnKind>,
+) -> String {
     let h = || keyed_hex(d, strategy.name(), col);
     match strategy {
         Strategy::Hash { length } => {
@@ -146,21 +159,16 @@ pub fn column_expr(d: Dialect, strategy: &Strategy, col: &str) -> String {
             }
         }
         Strategy::Null => "NULL".to_string(),
-        Strategy::DateShift { max_days } => {
+        Strategy::DateShift {
+            max_days,
+            keep_dates,
+        } => {
             let off = shift_days(d, &hex_u32(d, &h(), 0), *max_days);
-            match d {
-                Dialect::MySql => format!("DATE_ADD({col}, INTERVAL {off} DAY)"),
-                Dialect::Postgres => format!("({col} + make_interval(days => ({off})::int))"),
-            }
+            date_shift_expr(d, col, &off, keep_dates, kind)
         }
         Strategy::Noise { percent } => {
             let k = format!("({} % 20001 - 10000)", hex_u32(d, &h(), 0));
-            match d {
-                Dialect::MySql => format!("({col} * (1 + {k} * {percent} * 0.000001))"),
-                Dialect::Postgres => {
-                    format!("({col} * (1 + {k}::numeric * {percent} * 0.000001))")
-                }
-            }
+            noise_expr(d, col, &k, percent, kind)
         }
         Strategy::Sql {
             expression,
@@ -872,15 +880,22 @@ mod tests {
 
     #[test]
     fn date_shift_and_noise_expressions() {
-        let s = Strategy::DateShift { max_days: 30 };
+        let s = Strategy::DateShift {
+            max_days: 30,
+            keep_dates: Vec::new(),
+        };
         let my = column_expr(Dialect::MySql, &s, "`d`");
         assert!(
-            my.starts_with("DATE_ADD(`d`, INTERVAL ((1 + CAST(CONV("),
+            my.starts_with("CASE WHEN `d` IS NULL THEN NULL WHEN"),
+            "{my}"
+        );
+        assert!(
+            my.contains("ELSE DATE_ADD(`d`, INTERVAL ((1 + CAST(CONV("),
             "{my}"
         );
         assert!(my.contains(" DIV 30"));
         let pg = column_expr(Dialect::Postgres, &s, "\"d\"");
-        assert!(pg.starts_with("(\"d\" + make_interval(days => "), "{pg}");
+        assert!(pg.contains("ELSE (\"d\" + make_interval(days => "), "{pg}");
         let s = Strategy::Noise {
             percent: "12.5".into(),
         };

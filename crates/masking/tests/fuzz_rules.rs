@@ -143,7 +143,13 @@ fn check_strategy(s: &Masking) -> Result<(), TestCaseError> {
             prop_assert!(mask_char.is_ascii_graphic() && !matches!(mask_char, '\'' | '\\'));
         }
         Masking::Fixed { value, .. } => prop_assert!(!value.contains('\0')),
-        Masking::DateShift { max_days } => prop_assert!((1..=36_500).contains(max_days)),
+        Masking::DateShift {
+            max_days,
+            keep_dates,
+        } => {
+            prop_assert!((1..=36_500).contains(max_days));
+            prop_assert!(keep_dates.iter().all(|d| d.len() == 10));
+        }
         Masking::Noise { percent } => {
             let p: f64 = percent
                 .parse()

@@ -19,3 +19,4 @@ mod publish;
 mod resume;
 mod rewrite;
 mod strategies;
+mod value_edges;
