@@ -10,6 +10,7 @@ mod fragment;
 mod report;
 mod strategy;
 mod suggest;
+mod value_shapes;
 
 use std::process::ExitCode;
 
