@@ -86,12 +86,12 @@ impl TableCopy {
 
     /// MySQL: one prepared `INSERT ... SELECT` per chunk (the key blocks are
     /// session variables).
-    fn insert_work(&self) -> BoundStatement<'static> {
+    fn insert_work(&self) -> BoundStatement {
         let d = Dialect::MySql;
         let cols = self.select_list(d);
         let del = self.plan.rules.delete_where.as_deref();
         let src = &self.plan.tref;
-        let (lo, hi) = range_placeholders(d, 0);
+        let (lo, hi) = range_placeholders(d);
         BoundStatement {
             whole: copy_sql(d, &self.build, src, &cols, self.rows(), del),
             ranged: match self.chunk_key() {
@@ -109,7 +109,6 @@ impl TableCopy {
                 ),
                 None => String::new(),
             },
-            binds: Vec::new(),
         }
     }
 
@@ -162,7 +161,7 @@ impl TableCopy {
 #[derive(Debug)]
 pub(crate) enum CopyWork<'a> {
     /// MySQL: `INSERT ... SELECT` with the masking expressions.
-    Insert(BoundStatement<'a>),
+    Insert(BoundStatement),
     /// PostgreSQL: staged through a temporary table (parallel workers).
     Staged(StagedCopy<'a>),
 }

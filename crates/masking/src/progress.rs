@@ -256,24 +256,20 @@ pub(crate) trait ChunkWork {
 }
 
 /// One prepared statement for the whole table, another for a key range
-/// (binds after `binds`: `lo`, `hi`).
+/// (binds: `lo`, `hi`).
 #[derive(Debug)]
-pub(crate) struct BoundStatement<'a> {
+pub(crate) struct BoundStatement {
     pub whole: String,
     pub ranged: String,
-    /// Leading binds of both statements (the salt on PostgreSQL).
-    pub binds: Vec<Bind<'a>>,
 }
 
-impl ChunkWork for BoundStatement<'_> {
+impl ChunkWork for BoundStatement {
     async fn apply(&self, conn: &mut Conn, range: Option<(i64, i64)>) -> Result<u64, sqlx::Error> {
         match range {
-            None => conn.execute(&self.whole, &self.binds).await,
+            None => conn.execute(&self.whole, &[]).await,
             Some((lo, hi)) => {
-                let mut binds = self.binds.clone();
-                binds.push(Bind::I64(lo));
-                binds.push(Bind::I64(hi));
-                conn.execute(&self.ranged, &binds).await
+                conn.execute(&self.ranged, &[Bind::I64(lo), Bind::I64(hi)])
+                    .await
             }
         }
     }
@@ -413,9 +409,9 @@ async fn run_ranges<W: ChunkWork>(
     }
 }
 
-/// Placeholders of the range bounds after `leading` binds.
-pub(crate) fn range_placeholders(d: Dialect, leading: usize) -> (String, String) {
-    (d.placeholder(leading + 1), d.placeholder(leading + 2))
+/// Placeholders of the range bounds, the only binds of a ranged statement.
+pub(crate) fn range_placeholders(d: Dialect) -> (String, String) {
+    (d.placeholder(1), d.placeholder(2))
 }
 
 /// Start a transaction whose body returns `Result<_, MaskError>`; finish it

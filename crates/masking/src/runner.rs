@@ -453,7 +453,7 @@ async fn mask_table(
 ) -> Result<bool, MaskError> {
     let d = ctx.d;
     let sets = mask_sets(d, p);
-    let (lo, hi) = range_placeholders(d, 0);
+    let (lo, hi) = range_placeholders(d);
     let stmt = ChunkedStatement {
         step: id,
         what: format!("masking {}", p.tref),
@@ -467,7 +467,6 @@ async fn mask_table(
                 Some(pk) => sql::update_chunk_sql(d, &p.tref, &sets, pk, &lo, &hi),
                 None => String::new(),
             },
-            binds: Vec::new(),
         },
     };
     run_in_chunks(&ctx.log, conn, &stmt, clock).await
