@@ -5,6 +5,9 @@
 //! (MySQL cannot disable triggers; an audit trigger copying `OLD` values
 //! would keep the unmasked rows elsewhere).
 
+use std::collections::{BTreeSet, HashMap};
+
+use crate::catalog::base_tables;
 use crate::db::{Bind, Conn, Val};
 use crate::error::MaskError;
 use crate::plan::TablePlan;
@@ -19,10 +22,21 @@ pub(crate) async fn mysql_in_place_guards(
     if conn.dialect() != Dialect::MySql {
         return Ok(Vec::new());
     }
+    let mut engines = HashMap::new();
+    for schema in plans
+        .iter()
+        .map(|p| &p.tref.schema)
+        .collect::<BTreeSet<_>>()
+    {
+        for t in base_tables(conn, schema).await? {
+            engines.insert((schema.clone(), t.name), t.engine);
+        }
+    }
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     for p in plans {
-        if let Some(engine) = engine_of(conn, p).await?
+        let key = (p.tref.schema.clone(), p.tref.table.clone());
+        if let Some(Some(engine)) = engines.get(&key)
             && !engine.eq_ignore_ascii_case("InnoDB")
         {
             problems.push(format!(
@@ -54,17 +68,6 @@ pub(crate) async fn mysql_in_place_guards(
     } else {
         Err(MaskError::Schema { problems })
     }
-}
-
-async fn engine_of(conn: &mut Conn, p: &TablePlan) -> Result<Option<String>, MaskError> {
-    let rows = conn
-        .rows(
-            "SELECT CAST(ENGINE AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-            &[Bind::Str(&p.tref.schema), Bind::Str(&p.tref.table)],
-        )
-        .await
-        .map_err(MaskError::db("reading the storage engine"))?;
-    Ok(rows.first().and_then(|r| r.first()).and_then(Val::text))
 }
 
 async fn update_triggers(conn: &mut Conn, p: &TablePlan) -> Result<Vec<String>, MaskError> {
