@@ -30,6 +30,9 @@ async fn outbox_keeps_claims_and_sends_once(d: Dialect) {
             .unwrap(),
         "once per outcome"
     );
+    // Messages are returned oldest first, by their millisecond stamp; two
+    // kept within one millisecond would come back in key order instead.
+    tokio::time::sleep(Duration::from_millis(5)).await;
     assert!(
         t.enqueue(&message("db_1/run-a", "failed:0001"))
             .await
