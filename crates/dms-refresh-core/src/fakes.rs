@@ -36,6 +36,7 @@ pub fn task(arn: &str, status: TaskStatus) -> TaskInfo {
         stop_reason: None,
         last_failure_message: None,
         start_date_epoch: Some(1_790_000_000.0),
+        resumed_without_reload: false,
         stop_date_epoch: Some(1_790_003_600.0),
         cdc_stop_position: None,
         target_endpoint_arn: Some("arn:aws:dms:eu-west-1:123456789012:endpoint:TARGET".into()),

@@ -194,6 +194,14 @@ pub struct RunContext {
     pub invocation: u32,
 }
 
+impl RunContext {
+    /// Whether the load of this run is a fresh copy: no task of the group
+    /// was resumed (`resume-processing`) without reloading the target.
+    pub fn target_reloaded(&self) -> bool {
+        !self.tasks.iter().any(|t| t.resumed_without_reload)
+    }
+}
+
 /// What `RunLedger::begin` found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "state")]

@@ -85,6 +85,9 @@ pub struct TaskInfo {
     /// When the task last started, seconds since the epoch: the latest of the
     /// start dates DMS reports (see [`latest_start`]). Names the run.
     pub start_date_epoch: Option<f64>,
+    /// The latest start was a `resume-processing`: the target was not
+    /// reloaded (see [`resumed_without_reload`]).
+    pub resumed_without_reload: bool,
     /// `ReplicationTaskStats.StopDate`: when the task last stopped.
     pub stop_date_epoch: Option<f64>,
     /// `CdcStopPosition`: where a CDC task was told to stop, if anywhere.
@@ -106,6 +109,22 @@ pub struct StartDates {
     pub stats_start: Option<f64>,
     pub stats_fresh_start: Option<f64>,
     pub task_start: Option<f64>,
+}
+
+/// Whether the latest start resumed the task without reloading the target.
+///
+/// `StartDate` moves on a fresh start or a resume, `FreshStartDate` on a
+/// fresh start or a target reload (the API reference fields quoted on
+/// [`StartDates`]): a `StartDate` later than `FreshStartDate` means the last
+/// start was a `resume-processing`. One second of slack absorbs the two dates
+/// of one fresh start being recorded apart. Without both dates DMS has not
+/// reported a resume, and the start counts as a reload.
+pub fn resumed_without_reload(dates: StartDates) -> bool {
+    const SAME_START_SECS: f64 = 1.0;
+    match (dates.stats_start, dates.stats_fresh_start) {
+        (Some(start), Some(fresh)) => start > fresh + SAME_START_SECS,
+        _ => false,
+    }
 }
 
 /// The latest of the reported start dates, if any.

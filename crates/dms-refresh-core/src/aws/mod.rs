@@ -17,7 +17,9 @@ use crate::ports::{
     Endpoints, FailureKind, LockUpdate, Notifier, PortError, ReplicationTasks, RuleLock, RuleState,
     ScheduleRule, Secrets, StartRequest,
 };
-use crate::task::{StartDates, StartType, TaskInfo, TaskStatus, latest_start};
+use crate::task::{
+    StartDates, StartType, TaskInfo, TaskStatus, latest_start, resumed_without_reload,
+};
 
 /// Load the shared SDK configuration once, at init.
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
@@ -171,6 +173,7 @@ pub fn task_info(task: &aws_sdk_databasemigration::types::ReplicationTask) -> Op
         stop_reason: task.stop_reason().map(str::to_owned),
         last_failure_message: task.last_failure_message().map(str::to_owned),
         start_date_epoch: latest_start(dates),
+        resumed_without_reload: resumed_without_reload(dates),
         stop_date_epoch: secs(stats.and_then(|s| s.stop_date())),
         cdc_stop_position: task
             .cdc_stop_position()

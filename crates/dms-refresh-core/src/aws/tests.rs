@@ -160,6 +160,32 @@ async fn every_start_type_gives_a_new_run_id() {
     );
 }
 
+/// Issue 11 item 5: an in-place run must know whether the target was
+/// reloaded. From the same two fields of `ReplicationTaskStats`: a
+/// resume-processing moves `StartDate` ("a fresh start or a resume") past
+/// `FreshStartDate` ("a fresh start or a target reload"); a reload-target
+/// moves `FreshStartDate`; a first start-replication sets both.
+#[tokio::test]
+async fn a_resume_is_told_from_a_reload_by_start_date_and_fresh_start_date() {
+    let night1 = (1_790_000_000, 1_790_000_000, 1_790_003_600);
+    let [first, reloaded] = described([
+        night(night1.0, night1.1, night1.2),
+        night(night1.0, 1_790_086_400, 1_790_090_000),
+    ])
+    .await;
+    assert!(
+        !first.resumed_without_reload,
+        "start-replication sets both dates"
+    );
+    assert!(!reloaded.resumed_without_reload, "reload-target");
+    let [_, resumed] = described([
+        night(night1.0, night1.1, night1.2),
+        night(1_790_086_400, night1.1, 1_790_090_000),
+    ])
+    .await;
+    assert!(resumed.resumed_without_reload, "resume-processing");
+}
+
 #[tokio::test]
 async fn the_cdc_stop_position_is_read_from_the_task() {
     let rule =

@@ -348,6 +348,24 @@ async fn a_permanent_hook_failure_is_reported_as_such() {
     assert_eq!(w.rules.state(RULE), Some(RuleState::Disabled));
 }
 
+/// Issue 11 item 5: the hooks learn that the load resumed without a reload
+/// (what DescribeReplicationTasks' start dates say, see `aws::tests::
+/// a_resume_is_told_from_a_reload_by_start_date_and_fresh_start_date`), so
+/// in-place masking can refuse to mask yesterday's rows again.
+#[tokio::test]
+async fn the_hooks_are_told_when_the_load_resumed_without_a_reload() {
+    let w = World::new(&[A]);
+    w.deliver(FINISHED).await.unwrap();
+    assert!(w.hooks.runs()[0].target_reloaded());
+
+    let w = World::new(&[A, B]);
+    w.dms.update(B, |t| t.resumed_without_reload = true);
+    w.deliver(FINISHED).await.unwrap();
+    let runs = w.hooks.runs();
+    assert_eq!((runs.len(), runs[0].tasks.len()), (1, 2), "{runs:?}");
+    assert!(!runs[0].target_reloaded(), "one resumed task is enough");
+}
+
 #[tokio::test]
 async fn the_deadline_hands_the_run_to_a_continuation() {
     let w = World::new(&[A]);
