@@ -226,8 +226,8 @@ async fn kill_a_masking_session(engine: Engine, database: &str) -> bool {
             while Instant::now() < deadline {
                 let killed: Vec<bool> = sqlx::query_scalar(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                     WHERE datname = $1 AND state = 'active' AND query LIKE 'UPDATE%' \
-                     AND pid <> pg_backend_pid()",
+                     WHERE datname = $1 AND state = 'active' AND pid <> pg_backend_pid() \
+                     AND (query LIKE 'UPDATE%' OR query LIKE 'WITH dmsr_written AS (UPDATE%')",
                 )
                 .bind(database)
                 .fetch_all(&mut admin)

@@ -269,6 +269,46 @@ async fn postgres_a_finished_load_is_masked_once() {
     a_finished_load_is_masked_once(Engine::Postgres).await;
 }
 
+/// Issue 11 item 5, through the post-processor's target adapter: a load that
+/// DMS resumed without reloading the target (moto always reports a fresh
+/// start, so the described task is marked resumed here as DescribeReplication
+/// Tasks would show it) is refused by in-place masking before any write.
+async fn a_resumed_load_is_not_masked_again_in_place(engine: Engine) {
+    use dms_refresh_core::ports::{PostRefreshHooks, ReplicationTasks, RunContext, RunLedger};
+    let scene = Scene::new(engine, "127.0.0.1").await;
+    let before = scene.snapshot().await;
+    let dms = DmsClient::new(scene.moto.dms());
+    let mut task = dms
+        .describe_task(&scene.config.task_arns[0])
+        .await
+        .unwrap()
+        .expect("the task exists");
+    task.resumed_without_reload = true;
+    let run = RunContext {
+        run_id: dms_refresh_core::runs::run_id(std::slice::from_ref(&task)),
+        tasks: vec![task],
+        load_complete: true,
+        deadline: later(),
+        invocation: 1,
+    };
+    let lease = std::time::SystemTime::now() + Duration::from_secs(600);
+    scene.hooks.begin(&run, "tester", lease).await.unwrap();
+    let err = scene.hooks.run(&run).await.unwrap_err();
+    assert!(err.permanent, "{err:?}");
+    assert!(err.message.contains("resume-processing"), "{err:?}");
+    assert_eq!(scene.snapshot().await, before, "nothing was written");
+}
+
+#[tokio::test]
+async fn mariadb_a_resumed_load_is_not_masked_again_in_place() {
+    a_resumed_load_is_not_masked_again_in_place(Engine::MariaDb).await;
+}
+
+#[tokio::test]
+async fn postgres_a_resumed_load_is_not_masked_again_in_place() {
+    a_resumed_load_is_not_masked_again_in_place(Engine::Postgres).await;
+}
+
 async fn the_guard_refuses_a_database_that_is_not_the_target(engine: Engine) {
     // The task's target endpoint names another server than the secret.
     let scene = Scene::new(engine, "prod-db.internal.example").await;

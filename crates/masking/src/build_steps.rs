@@ -16,19 +16,21 @@ use crate::catalog::{
     CopyColumn, ForeignKeyDef, IndexDef, foreign_key_defs, pg_foreign_sequence_defaults,
     pg_index_defs, pg_table_comment,
 };
+use crate::chunk_checks::{Written, count_written, predicates};
+use crate::chunk_key::ChunkKey;
+use crate::chunk_sql::Filter;
 use crate::db::Conn;
 use crate::error::MaskError;
 use crate::hooks::sync_owned_sequences;
 use crate::plan::TablePlan;
 use crate::progress::{
-    BoundStatement, ChunkWork, ChunkedStatement, Clock, ProgressLog, begin_tx, end_tx,
-    range_placeholders, run_in_chunks,
+    ChunkWork, ChunkedStatement, Clock, ProgressLog, Start, begin_tx, end_tx, run_in_chunks,
 };
 use crate::publish::fk_checks_off;
 use crate::rewrite_sql::{
     CopyRows, STAGE_TABLE, add_constraint_sql, add_foreign_keys_sql, comment_sql, copy_sql,
     create_like_sql, index_sql, masked_select_sql, own_sequence_sql, recreate_place_sql,
-    staged_copy_sql,
+    stage_table, staged_copy_sql,
 };
 use crate::rules::Settings;
 use crate::runner::mask_sets;
@@ -76,39 +78,14 @@ impl TableCopy {
         }
     }
 
-    /// The chunking key; a truncated table copies nothing, in one statement.
-    fn chunk_key(&self) -> Option<&str> {
-        self.plan
-            .int_pk
-            .as_deref()
-            .filter(|_| !self.plan.rules.truncate)
-    }
-
-    /// MySQL: one prepared `INSERT ... SELECT` per chunk (the key blocks are
-    /// session variables).
-    fn insert_work(&self) -> BoundStatement {
-        let d = Dialect::MySql;
-        let cols = self.select_list(d);
-        let del = self.plan.rules.delete_where.as_deref();
-        let src = &self.plan.tref;
-        let (lo, hi) = range_placeholders(d);
-        BoundStatement {
-            whole: copy_sql(d, &self.build, src, &cols, self.rows(), del),
-            ranged: match self.chunk_key() {
-                Some(pk) => copy_sql(
-                    d,
-                    &self.build,
-                    src,
-                    &cols,
-                    CopyRows::Range {
-                        pk,
-                        lo: &lo,
-                        hi: &hi,
-                    },
-                    del,
-                ),
-                None => String::new(),
-            },
+    /// How the copy is cut into chunks; a truncated table copies nothing,
+    /// in one statement.
+    fn chunk_key(&self) -> &ChunkKey {
+        static TRUNCATED: ChunkKey = ChunkKey::Whole(String::new());
+        if self.plan.rules.truncate {
+            &TRUNCATED
+        } else {
+            &self.plan.chunk_key
         }
     }
 
@@ -124,15 +101,13 @@ impl TableCopy {
             step,
             what: format!("copying {src} into {}", self.build),
             source: src,
-            int_pk: self.chunk_key(),
+            key: self.chunk_key(),
+            rewrites_source: false,
             threshold: settings.chunk_threshold,
             chunk_size: self.plan.rules.chunk_size.unwrap_or(settings.chunk_size),
-            work: match d {
-                Dialect::MySql => CopyWork::Insert(self.insert_work()),
-                Dialect::Postgres => CopyWork::Staged(StagedCopy {
-                    copy: self,
-                    cols: self.select_list(d),
-                }),
+            work: CopyWork {
+                copy: self,
+                cols: self.select_list(d),
             },
         }
     }
@@ -157,65 +132,59 @@ impl TableCopy {
     }
 }
 
-/// How a chunk of a copy writes its rows.
-#[derive(Debug)]
-pub(crate) enum CopyWork<'a> {
-    /// MySQL: `INSERT ... SELECT` with the masking expressions.
-    Insert(BoundStatement),
-    /// PostgreSQL: staged through a temporary table (parallel workers).
-    Staged(StagedCopy<'a>),
-}
-
-impl ChunkWork for CopyWork<'_> {
-    async fn apply(&self, conn: &mut Conn, range: Option<(i64, i64)>) -> Result<u64, sqlx::Error> {
-        match self {
-            CopyWork::Insert(w) => w.apply(conn, range).await,
-            CopyWork::Staged(w) => w.apply(conn, range).await,
-        }
-    }
-}
-
-/// PostgreSQL: the masked rows of a chunk computed by `CREATE TEMPORARY
-/// TABLE AS` (which can use parallel workers, unlike `INSERT ... SELECT`)
-/// and inserted into the build table, in the chunk's transaction.
-pub(crate) struct StagedCopy<'a> {
+/// How a chunk of a copy writes its rows: MySQL `INSERT ... SELECT` with
+/// the masking expressions; PostgreSQL staged through a temporary table
+/// computed by `CREATE TEMPORARY TABLE AS` (which can use parallel workers,
+/// unlike `INSERT ... SELECT`) and inserted into the build table, in the
+/// chunk's transaction.
+pub(crate) struct CopyWork<'a> {
     copy: &'a TableCopy,
     /// Select list.
     cols: Vec<(String, String)>,
 }
 
-impl std::fmt::Debug for StagedCopy<'_> {
+impl std::fmt::Debug for CopyWork<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "StagedCopy({})", self.copy.build)
+        write!(f, "CopyWork({})", self.copy.build)
     }
 }
 
-impl ChunkWork for StagedCopy<'_> {
-    async fn apply(&self, conn: &mut Conn, range: Option<(i64, i64)>) -> Result<u64, sqlx::Error> {
-        let d = Dialect::Postgres;
+impl ChunkWork for CopyWork<'_> {
+    async fn apply(&self, conn: &mut Conn, rows: Option<&Filter>) -> Result<Written, sqlx::Error> {
+        let d = conn.dialect();
         let c = self.copy;
-        // Range bounds are integers read from the table: written as literals
-        // (CREATE TABLE AS takes no bind parameters).
-        let (lo, hi) = range.map_or((String::new(), String::new()), |(lo, hi)| {
-            (lo.to_string(), hi.to_string())
-        });
-        let rows = match (range, c.chunk_key()) {
-            (Some(_), Some(pk)) => CopyRows::Range {
-                pk,
-                lo: &lo,
-                hi: &hi,
-            },
-            _ => c.rows(),
+        let (which, binds) = match rows {
+            Some(f) => (CopyRows::Where(&f.cond), f.bind_refs()),
+            None => (c.rows(), Vec::new()),
         };
         let del = c.plan.rules.delete_where.as_deref();
-        let select = masked_select_sql(d, &c.plan.tref, &self.cols, rows, del);
-        let [setup, stage, insert] = staged_copy_sql(&c.build, &self.cols, &select);
-        conn.raw(&setup).await?;
-        conn.raw(&stage).await?;
-        let n = conn.raw(&insert).await?;
-        conn.raw(&format!("DROP TABLE {}", quote_ident(d, STAGE_TABLE)))
-            .await?;
-        Ok(n)
+        let preds = predicates(d, &c.plan.columns);
+        match d {
+            Dialect::MySql => {
+                let insert = copy_sql(d, &c.build, &c.plan.tref, &self.cols, which, del);
+                let n = conn.execute(&insert, &binds).await?;
+                // The chunk's rows of build: the same key condition.
+                let violations = count_written(conn, &c.build, rows, &preds).await?;
+                Ok(Written {
+                    rows: n,
+                    violations,
+                })
+            }
+            Dialect::Postgres => {
+                let select = masked_select_sql(d, &c.plan.tref, &self.cols, which, del);
+                let [setup, stage, insert] = staged_copy_sql(&c.build, &self.cols, &select);
+                conn.raw(&setup).await?;
+                conn.execute(&stage, &binds).await?;
+                let violations = count_written(conn, &stage_table(), None, &preds).await?;
+                let n = conn.raw(&insert).await?;
+                conn.raw(&format!("DROP TABLE {}", quote_ident(d, STAGE_TABLE)))
+                    .await?;
+                Ok(Written {
+                    rows: n,
+                    violations,
+                })
+            }
+        }
     }
 }
 
@@ -236,7 +205,7 @@ pub(crate) async fn copy_table(
 /// locked progress row; MySQL (DDL commits implicitly) then mark it done.
 macro_rules! once {
     ($log:expr, $conn:expr, $step:expr, $body:expr) => {{
-        $log.ensure_row($conn, $step, None, None, None)
+        $log.ensure_row($conn, $step, None, &Start::Whole, None)
             .await
             .map_err(MaskError::db("creating progress"))?;
         match $conn.dialect() {

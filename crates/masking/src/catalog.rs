@@ -8,7 +8,7 @@
 use crate::db::{Bind, Conn, Val};
 use crate::error::MaskError;
 use crate::rules::is_valid_identifier;
-use crate::sql::{Dialect, TableRef};
+use crate::sql::{self, Dialect, TableRef};
 
 fn text(r: &[Val], i: usize) -> String {
     r.get(i).and_then(Val::text).unwrap_or_default()
@@ -20,8 +20,12 @@ pub(crate) struct PlaceTable {
     pub name: String,
     /// MySQL storage engine.
     pub engine: Option<String>,
-    /// PostgreSQL: partitioned table or partition (not supported).
+    /// PostgreSQL: partitioned table or partition (not supported by the
+    /// rewrite).
     pub partitioned: bool,
+    /// PostgreSQL: a partition, whose rows the rules declare through its
+    /// partitioned table.
+    pub partition: bool,
 }
 
 /// Whether the schema (PostgreSQL) / database (MySQL) exists.
@@ -46,12 +50,13 @@ pub(crate) async fn base_tables(
 ) -> Result<Vec<PlaceTable>, MaskError> {
     let sql = match conn.dialect() {
         Dialect::MySql => {
-            "SELECT CAST(TABLE_NAME AS CHAR), CAST(COALESCE(ENGINE, '') AS CHAR), 'false' \
+            "SELECT CAST(TABLE_NAME AS CHAR), CAST(COALESCE(ENGINE, '') AS CHAR), 'false', 'false' \
              FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' \
              ORDER BY TABLE_NAME"
         }
         Dialect::Postgres => {
-            "SELECT c.relname::text, '', (c.relkind = 'p' OR c.relispartition)::text \
+            "SELECT c.relname::text, '', (c.relkind = 'p' OR c.relispartition)::text, \
+             c.relispartition::text \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') ORDER BY c.relname COLLATE \"C\""
         }
@@ -66,6 +71,7 @@ pub(crate) async fn base_tables(
             name: text(r, 0),
             engine: Some(text(r, 1)).filter(|e| !e.is_empty()),
             partitioned: text(r, 2) == "true",
+            partition: text(r, 3) == "true",
         })
         .collect();
     // Byte order on both engines (MySQL's catalog sorts case-insensitively).
@@ -363,4 +369,19 @@ pub(crate) async fn pg_table_comment(
         .await
         .map_err(MaskError::db(format!("reading the comment of {t}")))?;
     Ok(rows.first().and_then(|r| r.first()).and_then(Val::text))
+}
+
+/// The primary key columns of `t`, in key order (empty without one).
+pub(crate) async fn primary_key(conn: &mut Conn, t: &TableRef) -> Result<Vec<String>, MaskError> {
+    let rows = conn
+        .rows(
+            sql::primary_key_sql(conn.dialect()),
+            &[Bind::Str(&t.schema), Bind::Str(&t.table)],
+        )
+        .await
+        .map_err(MaskError::db(format!("reading the primary key of {t}")))?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| r.first().and_then(Val::text))
+        .collect())
 }

@@ -68,22 +68,57 @@ pub(crate) async fn unique_conflicts(
     t: &TableRef,
     columns: &[ColumnPlan],
 ) -> Result<Vec<String>, MaskError> {
-    if columns.iter().all(|c| keeps_distinct(&c.strategy)) {
+    if columns
+        .iter()
+        .all(|c| keeps_distinct(&c.strategy) && c.normalize.is_none())
+    {
         return Ok(Vec::new());
     }
     let unique = unique_index_columns(conn, t).await?;
-    Ok(columns
-        .iter()
-        .filter(|c| !keeps_distinct(&c.strategy))
-        .filter_map(|c| {
-            let (index, _) = unique.iter().find(|(_, col)| *col == c.name)?;
-            Some(format!(
+    let mut out = Vec::new();
+    for c in columns {
+        let Some((index, _)) = unique.iter().find(|(_, col)| *col == c.name) else {
+            continue;
+        };
+        if !keeps_distinct(&c.strategy) {
+            out.push(format!(
                 "{t}: column `{}` is in unique index `{index}` but strategy `{}` can give different values the same output (use `hash` or `email` with at least {MIN_UNIQUE_HEX} hex digits, or drop the index in the target)",
                 c.name,
                 c.strategy.name()
-            ))
-        })
-        .collect())
+            ));
+        } else if c.normalize.is_some() && !case_insensitive(conn, t, &c.name).await? {
+            out.push(format!(
+                "{t}: column `{}` is in unique index `{index}`, which tells 'A' from 'a', but normalize makes them one value (a duplicate key): drop normalize, or use it where the column's collation is case-insensitive (MySQL `_ci`)",
+                c.name
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether the column's collation already treats `'A'` and `'a'` as one
+/// (MySQL `_ci` collations); PostgreSQL's deterministic collations never do.
+async fn case_insensitive(conn: &mut Conn, t: &TableRef, column: &str) -> Result<bool, MaskError> {
+    if conn.dialect() != Dialect::MySql {
+        return Ok(false);
+    }
+    let sql = "SELECT CAST(COALESCE(COLLATION_NAME, '') AS CHAR) FROM information_schema.COLUMNS \
+               WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ?";
+    let rows = conn
+        .rows(
+            sql,
+            &[Bind::Str(&t.schema), Bind::Str(&t.table), Bind::Str(column)],
+        )
+        .await
+        .map_err(MaskError::db(format!(
+            "reading the collation of {t}.{column}"
+        )))?;
+    let collation = rows
+        .first()
+        .and_then(|r| r.first())
+        .and_then(Val::text)
+        .unwrap_or_default();
+    Ok(collation.ends_with("_ci"))
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //! Generated columns are computed from their inputs (which are declared) and
 //! need no declaration. A table declared `truncate = true` copies no row and
 //! needs no column declared.
+//! PostgreSQL partitions are declared through their partitioned table, whose
+//! columns they have.
 
 use std::collections::BTreeMap;
 
@@ -132,6 +134,10 @@ pub(crate) async fn live_tables(
 ) -> Result<Vec<LiveTable>, MaskError> {
     let mut out = Vec::new();
     for t in base_tables(conn, schema).await? {
+        if t.partition {
+            // Declared through its partitioned table, whose columns it has.
+            continue;
+        }
         let tref = TableRef {
             schema: schema.to_string(),
             table: t.name.clone(),

@@ -141,6 +141,15 @@ pub enum TlsMode {
     },
 }
 
+/// Driver options of either engine, for [`Target::connect_with`].
+#[derive(Debug, Clone)]
+pub enum ConnectOptions {
+    /// MySQL / MariaDB.
+    MySql(MySqlConnectOptions),
+    /// PostgreSQL.
+    Postgres(PgConnectOptions),
+}
+
 #[derive(Debug, Clone)]
 pub(crate) enum Pools {
     My(MySqlPool),
@@ -251,6 +260,60 @@ impl Target {
             host: creds.host.clone(),
             port: creds.port,
             dbname: creds.dbname.clone(),
+            control_schema: DEFAULT_CONTROL_SCHEMA.to_string(),
+            control_ready: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Connect with driver options the caller built itself (the operator
+    /// command line, from a URL or with its own TLS choice), with the same
+    /// pool as [`Target::connect`]. MySQL connections always use `utf8mb4`.
+    /// The error names `host:port` and the database, never the password.
+    pub async fn connect_with(options: ConnectOptions) -> Result<Target, MaskError> {
+        let (dialect, host, port, dbname) = match &options {
+            ConnectOptions::MySql(o) => (
+                Dialect::MySql,
+                o.get_host().to_string(),
+                o.get_port(),
+                o.get_database().map(str::to_string),
+            ),
+            ConnectOptions::Postgres(o) => (
+                Dialect::Postgres,
+                o.get_host().to_string(),
+                o.get_port(),
+                o.get_database().map(str::to_string),
+            ),
+        };
+        let connect_err = |source: sqlx::Error| MaskError::Connect {
+            engine: match dialect {
+                Dialect::MySql => "MySQL",
+                Dialect::Postgres => "PostgreSQL",
+            },
+            host: host.clone(),
+            port,
+            dbname: dbname.clone().unwrap_or_else(|| "(default)".into()),
+            source,
+        };
+        let pools = match options {
+            ConnectOptions::MySql(o) => Pools::My(
+                pool_options::<MySql>()
+                    .connect_with(o.charset("utf8mb4"))
+                    .await
+                    .map_err(connect_err)?,
+            ),
+            ConnectOptions::Postgres(o) => Pools::Pg(
+                pool_options::<Postgres>()
+                    .connect_with(o)
+                    .await
+                    .map_err(connect_err)?,
+            ),
+        };
+        Ok(Target {
+            pools,
+            dialect,
+            host,
+            port,
+            dbname,
             control_schema: DEFAULT_CONTROL_SCHEMA.to_string(),
             control_ready: Arc::new(AtomicBool::new(false)),
         })

@@ -11,7 +11,7 @@
 use crate::db::{Conn, Val};
 use crate::error::MaskError;
 use crate::plan::resolve_table;
-use crate::progress::ProgressLog;
+use crate::progress::{ProgressLog, Start};
 use crate::rules::{HookKind, HookRule};
 use crate::sql::{self, Dialect, TableRef, quote_ident, quote_literal};
 use crate::verify::foreign_keys;
@@ -84,7 +84,7 @@ pub(crate) async fn run_hook(
     h: &HookRule,
     scope: &HookScope,
 ) -> Result<String, MaskError> {
-    log.ensure_row(conn, id, None, None, None)
+    log.ensure_row(conn, id, None, &Start::Whole, None)
         .await
         .map_err(MaskError::db("creating progress"))?;
     let label = format!("{id} ({})", h.origin);

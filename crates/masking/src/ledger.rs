@@ -176,7 +176,11 @@ impl Target {
                     for s in &ddl {
                         conn.raw(s).await?;
                     }
-                    add_key_fingerprint_mysql(&mut conn, &self.control_schema).await
+                    for (table, column, ddl) in MYSQL_ADDED_COLUMNS {
+                        add_column_mysql(&mut conn, &self.control_schema, table, column, ddl)
+                            .await?;
+                    }
+                    Ok(())
                 }
             }
         }
@@ -438,24 +442,41 @@ impl Target {
         }))
     }
 }
-/// MySQL: add `runs.key_fingerprint` to control tables created before it
-/// existed (MySQL has no `ADD COLUMN IF NOT EXISTS`; a concurrent adder's
+/// MySQL: columns added to the control tables after their first version,
+/// as `(table, column, definition)`.
+const MYSQL_ADDED_COLUMNS: [(&str, &str, &str); 3] = [
+    ("runs", "key_fingerprint", "VARCHAR(64) NULL"),
+    ("table_progress", "last_key_text", "TEXT NULL"),
+    ("table_progress", "violations", "TEXT NULL"),
+];
+
+/// MySQL: add `column` to a control table created before it existed
+/// (MySQL has no `ADD COLUMN IF NOT EXISTS`; a concurrent adder's
 /// "duplicate column" is success).
-async fn add_key_fingerprint_mysql(conn: &mut Conn, schema: &str) -> Result<(), sqlx::Error> {
+async fn add_column_mysql(
+    conn: &mut Conn,
+    schema: &str,
+    table: &str,
+    column: &str,
+    definition: &str,
+) -> Result<(), sqlx::Error> {
     let present = conn
         .scalar_i64(
             "SELECT COUNT(*) FROM information_schema.COLUMNS \
-             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'runs' AND COLUMN_NAME = 'key_fingerprint'",
-            &[Bind::Str(schema)],
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ?",
+            &[Bind::Str(schema), Bind::Str(table), Bind::Str(column)],
         )
         .await?
         .unwrap_or(0);
     if present > 0 {
         return Ok(());
     }
+    let d = Dialect::MySql;
     let sql = format!(
-        "ALTER TABLE {}.`runs` ADD COLUMN `key_fingerprint` VARCHAR(64) NULL",
-        quote_ident(Dialect::MySql, schema)
+        "ALTER TABLE {}.{} ADD COLUMN {} {definition}",
+        quote_ident(d, schema),
+        quote_ident(d, table),
+        quote_ident(d, column)
     );
     match conn.raw(&sql).await {
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42S21") => Ok(()),

@@ -4,10 +4,12 @@
 
 use std::collections::BTreeSet;
 
+use crate::chunk_key::{ChunkKey, chunk_key, pages_supported};
 use crate::constraints::unique_conflicts;
 use crate::db::{Bind, Conn};
 use crate::error::MaskError;
-use crate::rules::{Origin, Rules, Strategy, TableRules};
+use crate::partitions::expand;
+use crate::rules::{Normalize, Origin, Rules, Strategy, TableRules};
 use crate::sql::{self, Dialect, TableRef, quote_ident};
 use crate::value_edges::ColumnKind;
 
@@ -33,6 +35,8 @@ pub(crate) struct ColumnPlan {
     pub quoted: String,
     pub strategy: Strategy,
     pub kind: ColumnKind,
+    /// Keyed strategies: the value is normalised before hashing.
+    pub normalize: Option<Normalize>,
 }
 
 /// A table to process.
@@ -41,8 +45,23 @@ pub(crate) struct TablePlan {
     pub tref: TableRef,
     pub rules: TableRules,
     pub columns: Vec<ColumnPlan>,
-    /// Single-column integer primary key, if any (chunking key).
-    pub int_pk: Option<String>,
+    /// How the table is cut into chunks (see [`crate::chunk_key`]).
+    pub chunk_key: ChunkKey,
+    /// PostgreSQL: the leaf partitions of a partitioned table, masked one by
+    /// one (see [`crate::partitions`]); empty otherwise.
+    pub partitions: Vec<TableRef>,
+}
+
+impl TablePlan {
+    /// The tables the masking `UPDATE`s write: the leaf partitions of a
+    /// partitioned table, the table itself otherwise.
+    pub(crate) fn mask_targets(&self) -> Vec<&TableRef> {
+        if self.partitions.is_empty() {
+            vec![&self.tref]
+        } else {
+            self.partitions.iter().collect()
+        }
+    }
 }
 
 /// Split a rules-file table name into (schema, table).
@@ -180,6 +199,7 @@ pub(crate) async fn build_plan(
     let mut problems = Vec::new();
     let mut plans = Vec::new();
     let mut seen = BTreeSet::new();
+    let pages = pages_supported(conn).await?;
     for t in &rules.tables {
         let tref = match resolve_table(d, &t.name, default_schema) {
             Ok(r) => r,
@@ -225,6 +245,7 @@ pub(crate) async fn build_plan(
                         name: c.column.clone(),
                         quoted: quote_ident(d, &c.column),
                         strategy: c.strategy.clone(),
+                        normalize: c.normalize,
                         kind: ColumnKind {
                             data_type: l.data_type.clone(),
                             unsigned: l.full_type.contains("unsigned"),
@@ -234,43 +255,17 @@ pub(crate) async fn build_plan(
             }
         }
         problems.extend(unique_conflicts(conn, &tref, &columns).await?);
-        let pk_rows = conn
-            .rows(
-                sql::primary_key_sql(d),
-                &[Bind::Str(&tref.schema), Bind::Str(&tref.table)],
-            )
-            .await
-            .map_err(MaskError::db(format!("reading the primary key of {tref}")))?;
-        let pk: Vec<String> = pk_rows
-            .iter()
-            .filter_map(|r| r.first().and_then(|v| v.text()))
-            .collect();
-        let int_pk = match pk.as_slice() {
-            [one] => live
-                .iter()
-                .find(|l| &l.name == one)
-                .filter(|l| {
-                    sql::is_integer_type(d, &l.data_type)
-                        && !(l.data_type == "bigint" && l.full_type.contains("unsigned"))
-                })
-                .map(|l| l.name.clone()),
-            _ => None,
-        };
-        if let Some(pk) = &int_pk
-            && t.columns.iter().any(|c| &c.column == pk)
-        {
-            problems.push(problem(
-                &t.origin,
-                format!("{tref}: the primary key `{pk}` cannot be masked (it is the chunking key)"),
-            ));
-        }
+        let masked: Vec<&str> = t.columns.iter().map(|c| c.column.as_str()).collect();
+        let chunk_key = chunk_key(conn, &tref, &masked, pages).await?;
         plans.push(TablePlan {
             tref,
             rules: t.clone(),
             columns,
-            int_pk,
+            chunk_key,
+            partitions: Vec::new(),
         });
     }
+    problems.extend(expand(conn, &mut plans).await?);
     if problems.is_empty() {
         Ok(plans)
     } else {

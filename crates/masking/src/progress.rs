@@ -5,11 +5,17 @@
 //! transaction, with the row locked `FOR UPDATE` first, so a step (or a chunk
 //! of a step) is applied exactly once across crashes, retries and racing
 //! runners. [`run_in_chunks`] is that protocol for work ([`ChunkWork`])
-//! applied to a table in primary-key ranges; [`Clock`] decides when an invocation stops.
+//! applied to a table in chunks of its chunk key ([`crate::chunk_key`]):
+//! integer ranges here, keyset and page chunks in [`crate::chunk_cursor`];
+//! [`Clock`] decides when an invocation stops.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::chunk_checks::{self, Written};
+use crate::chunk_cursor::{first_cursor, run_keyset, run_pages};
+use crate::chunk_key::ChunkKey;
+use crate::chunk_sql::{Filter, int_range};
 use crate::db::{Bind, Conn, Target, Val};
 use crate::error::MaskError;
 use crate::ledger::now_ms;
@@ -18,11 +24,17 @@ use crate::sql::{self, Dialect, TableRef, numbered};
 /// The stored state of one step.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StepState {
+    /// Cursor of an integer-key chunked step.
     pub last_key: Option<i64>,
+    /// Cursor of a keyset or page chunked step (JSON, see [`crate::chunk_cursor::Cursor`]).
+    pub cursor: Option<String>,
     pub done: bool,
     pub rows: i64,
     pub chunks: i64,
     pub rows_before: Option<i64>,
+    /// Shape violations counted in the chunks so far, per verifiable column
+    /// (see [`crate::chunk_checks`]); `None` when not counted.
+    pub violations: Option<String>,
 }
 
 /// `u64` view of a stored non-negative count.
@@ -82,13 +94,17 @@ impl<'a> ProgressLog<'a> {
         self.run_id
     }
 
+    pub(crate) fn dialect(&self) -> Dialect {
+        self.d
+    }
+
     /// Every step row of the run.
     pub(crate) async fn load(
         &self,
         conn: &mut Conn,
     ) -> Result<HashMap<String, StepState>, MaskError> {
         let sql = format!(
-            "SELECT step, last_key, done, rows_affected, chunks, rows_before FROM {} WHERE run_id = ?",
+            "SELECT step, last_key, done, rows_affected, chunks, rows_before, last_key_text, violations FROM {} WHERE run_id = ?",
             self.table
         );
         let rows = conn
@@ -107,6 +123,8 @@ impl<'a> ProgressLog<'a> {
                         rows: cell(3).int().unwrap_or(0),
                         chunks: cell(4).int().unwrap_or(0),
                         rows_before: cell(5).int(),
+                        cursor: cell(6).text(),
+                        violations: cell(7).text(),
                     },
                 ))
             })
@@ -119,19 +137,24 @@ impl<'a> ProgressLog<'a> {
         conn: &mut Conn,
         step: &str,
         table: Option<&str>,
-        last_key: Option<i64>,
+        start: &Start,
         rows_before: Option<i64>,
     ) -> Result<(), sqlx::Error> {
-        let cols = "(run_id, step, table_name, last_key, done, rows_affected, chunks, rows_before, updated_at_ms)";
+        let cols = "(run_id, step, table_name, last_key, last_key_text, done, rows_affected, chunks, rows_before, updated_at_ms)";
         let sql = match self.d {
             Dialect::MySql => format!(
-                "INSERT IGNORE INTO {} {cols} VALUES (?, ?, ?, ?, 0, 0, 0, ?, ?)",
+                "INSERT IGNORE INTO {} {cols} VALUES (?, ?, ?, ?, ?, 0, 0, 0, ?, ?)",
                 self.table
             ),
             Dialect::Postgres => format!(
-                "INSERT INTO {} {cols} VALUES ($1, $2, $3, $4, 0, 0, 0, $5, $6) ON CONFLICT (run_id, step) DO NOTHING",
+                "INSERT INTO {} {cols} VALUES ($1, $2, $3, $4, $5, 0, 0, 0, $6, $7) ON CONFLICT (run_id, step) DO NOTHING",
                 self.table
             ),
+        };
+        let (last_key, cursor) = match start {
+            Start::Whole => (None, None),
+            Start::Int(k) => (Some(*k), None),
+            Start::Cursor(c) => (None, Some(c.as_str())),
         };
         conn.execute(
             &sql,
@@ -140,6 +163,7 @@ impl<'a> ProgressLog<'a> {
                 Bind::Str(step),
                 Bind::OptStr(table),
                 Bind::OptI64(last_key),
+                Bind::OptStr(cursor),
                 Bind::OptI64(rows_before),
                 Bind::I64(now_ms()),
             ],
@@ -151,7 +175,7 @@ impl<'a> ProgressLog<'a> {
     /// Lock the row of `step` (inside a transaction) and read it.
     pub(crate) async fn lock(&self, conn: &mut Conn, step: &str) -> Result<StepState, sqlx::Error> {
         let sql = format!(
-            "SELECT last_key, done, rows_affected, chunks FROM {} WHERE run_id = ? AND step = ? FOR UPDATE",
+            "SELECT last_key, done, rows_affected, chunks, last_key_text, violations FROM {} WHERE run_id = ? AND step = ? FOR UPDATE",
             self.table
         );
         let rows = conn
@@ -168,6 +192,8 @@ impl<'a> ProgressLog<'a> {
             rows: cell(2).int().unwrap_or(0),
             chunks: cell(3).int().unwrap_or(0),
             rows_before: None,
+            cursor: cell(4).text(),
+            violations: cell(5).text(),
         })
     }
 
@@ -201,10 +227,58 @@ impl<'a> ProgressLog<'a> {
         .map(|_| ())
     }
 
+    /// Record a chunk of `step` in one statement, inside the chunk's
+    /// transaction with the row locked (`prog`): where the next chunk
+    /// starts, the done flag, the rows and chunks added, and the shape
+    /// violations counted in it added to those `prog` holds.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn save_chunk(
+        &self,
+        conn: &mut Conn,
+        step: &str,
+        prog: &StepState,
+        at: &At<'_>,
+        done: bool,
+        written: &Written,
+        add_chunks: i64,
+    ) -> Result<(), sqlx::Error> {
+        let (column, position) = match at {
+            At::Key(k) => ("last_key", Bind::OptI64(*k)),
+            At::Cursor(c) => ("last_key_text", Bind::Str(c)),
+        };
+        let violations = if written.violations.is_empty() {
+            prog.violations.clone()
+        } else {
+            Some(chunk_checks::add(
+                prog.violations.as_deref(),
+                &written.violations,
+            ))
+        };
+        let sql = format!(
+            "UPDATE {} SET {column} = ?, done = ?, rows_affected = rows_affected + ?, chunks = chunks + ?, violations = ?, updated_at_ms = ? WHERE run_id = ? AND step = ?",
+            self.table
+        );
+        conn.execute(
+            &numbered(self.d, &sql),
+            &[
+                position,
+                Bind::I64(i64::from(done)),
+                Bind::I64(to_i64(written.rows)),
+                Bind::I64(add_chunks),
+                Bind::OptStr(violations.as_deref()),
+                Bind::I64(now_ms()),
+                Bind::Str(self.run_id),
+                Bind::Str(step),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Create the row of `step` if needed and mark it done (autocommit).
     pub(crate) async fn mark_done(&self, conn: &mut Conn, step: &str) -> Result<(), MaskError> {
         let ctx = format!("recording step {step}");
-        self.ensure_row(conn, step, None, None, None)
+        self.ensure_row(conn, step, None, &Start::Whole, None)
             .await
             .map_err(MaskError::db(ctx.clone()))?;
         self.save(conn, step, None, true, 0, 0)
@@ -248,34 +322,35 @@ impl Clock {
     }
 }
 
-/// What a chunk does to the rows of its key range, inside the chunk's
-/// transaction. Returns the rows written.
+/// What a chunk does to the rows it covers, inside the chunk's transaction.
+/// Returns the rows written and the shape violations among them.
 pub(crate) trait ChunkWork {
-    /// Apply to the rows with `lo < key <= hi`, or to all rows (`None`).
-    async fn apply(&self, conn: &mut Conn, range: Option<(i64, i64)>) -> Result<u64, sqlx::Error>;
+    /// Apply to the rows of `rows` (a condition on the source with its
+    /// binds, the statement's only ones), or to all rows (`None`).
+    async fn apply(&self, conn: &mut Conn, rows: Option<&Filter>) -> Result<Written, sqlx::Error>;
 }
 
-/// One prepared statement for the whole table, another for a key range
-/// (binds: `lo`, `hi`).
+/// How the row of a step starts, when it is created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// Not chunked (one statement, or not a table step).
+    Whole,
+    /// Integer chunks after this key.
+    Int(i64),
+    /// Keyset or page chunks from this cursor (JSON).
+    Cursor(String),
+}
+
+/// Where the next chunk of a step starts, as stored.
 #[derive(Debug)]
-pub(crate) struct BoundStatement {
-    pub whole: String,
-    pub ranged: String,
+pub(crate) enum At<'a> {
+    /// Integer chunks: after this key (`None`: not chunked).
+    Key(Option<i64>),
+    /// Keyset or page chunks: this cursor (JSON).
+    Cursor(&'a str),
 }
 
-impl ChunkWork for BoundStatement {
-    async fn apply(&self, conn: &mut Conn, range: Option<(i64, i64)>) -> Result<u64, sqlx::Error> {
-        match range {
-            None => conn.execute(&self.whole, &[]).await,
-            Some((lo, hi)) => {
-                conn.execute(&self.ranged, &[Bind::I64(lo), Bind::I64(hi)])
-                    .await
-            }
-        }
-    }
-}
-
-/// Work applied to a table, whole or in primary-key ranges.
+/// Work applied to a table, whole or in chunks of its chunk key.
 #[derive(Debug)]
 pub(crate) struct ChunkedStatement<'a, W> {
     /// Step id.
@@ -284,8 +359,11 @@ pub(crate) struct ChunkedStatement<'a, W> {
     pub what: String,
     /// The table whose keys drive the chunks (and whose rows are counted).
     pub source: &'a TableRef,
-    /// Single-column integer key of `source`, if any.
-    pub int_pk: Option<&'a str>,
+    /// How `source` is cut into chunks.
+    pub key: &'a ChunkKey,
+    /// The work writes the rows it reads (in place): page chunks skip the
+    /// row versions earlier chunks wrote.
+    pub rewrites_source: bool,
     /// Chunk when `source` has more rows than this.
     pub threshold: u64,
     /// Rows per chunk.
@@ -296,32 +374,39 @@ pub(crate) struct ChunkedStatement<'a, W> {
 
 /// Apply `stmt` with the exactly-once chunk protocol. On the first visit the
 /// step row records `COUNT(*)` of the source (`rows_before`) and, when
-/// chunked, the key below the first one. Returns `false` when it stopped
-/// early (deadline or test limit).
+/// chunked, where the chunks start. Returns `false` when it stopped early
+/// (deadline or test limit).
 pub(crate) async fn run_in_chunks<W: ChunkWork>(
     log: &ProgressLog<'_>,
     conn: &mut Conn,
     stmt: &ChunkedStatement<'_, W>,
     clock: &mut Clock,
 ) -> Result<bool, MaskError> {
-    let existing = log.load(conn).await?.remove(stmt.step);
-    let start_key = match existing {
-        Some(e) => e.last_key,
+    let state = match log.load(conn).await?.remove(stmt.step) {
+        Some(s) => s,
         None => first_visit(log, conn, stmt).await?,
     };
-    match (stmt.int_pk, start_key) {
-        (Some(pk), Some(_)) => run_ranges(log, conn, stmt, pk, clock).await,
-        _ => run_whole(log, conn, stmt, clock).await.map(|()| true),
+    match (stmt.key, &state.last_key, &state.cursor) {
+        (_, None, None) => run_whole(log, conn, stmt, clock).await.map(|()| true),
+        (ChunkKey::Int(pk), Some(_), None) => run_ranges(log, conn, stmt, pk, clock).await,
+        (ChunkKey::Keyset(cols), None, Some(_)) => run_keyset(log, conn, stmt, cols, clock).await,
+        (ChunkKey::Pages, None, Some(_)) => run_pages(log, conn, stmt, clock).await,
+        _ => Err(MaskError::Schema {
+            problems: vec![format!(
+                "{}: its chunk key changed since the run started (the stored cursor of step {} does not fit chunks by {}); start a new run",
+                stmt.source, stmt.step, stmt.key
+            )],
+        }),
     }
 }
 
 /// Count the source, decide whether to chunk, create the step row; returns
-/// the start key when chunked.
+/// the stored state (a racing runner may have created it first).
 async fn first_visit<W>(
     log: &ProgressLog<'_>,
     conn: &mut Conn,
     stmt: &ChunkedStatement<'_, W>,
-) -> Result<Option<i64>, MaskError> {
+) -> Result<StepState, MaskError> {
     let d = conn.dialect();
     let table = stmt.source.to_string();
     let rows_before = conn
@@ -329,27 +414,31 @@ async fn first_visit<W>(
         .await
         .map_err(MaskError::db(format!("counting rows of {table}")))?
         .unwrap_or(0);
-    let start = match stmt.int_pk {
-        Some(pk) if to_u64(rows_before) > stmt.threshold => Some(
-            conn.scalar_i64(&sql::min_key_sql(d, stmt.source, pk), &[])
-                .await
-                .map_err(MaskError::db(format!("reading the first key of {table}")))?
-                .unwrap_or(0),
-        ),
-        _ => None,
+    let start = if to_u64(rows_before) <= stmt.threshold {
+        Start::Whole
+    } else {
+        match stmt.key {
+            ChunkKey::Whole(_) => Start::Whole,
+            ChunkKey::Int(pk) => Start::Int(
+                conn.scalar_i64(&sql::min_key_sql(d, stmt.source, pk), &[])
+                    .await
+                    .map_err(MaskError::db(format!("reading the first key of {table}")))?
+                    .unwrap_or(0),
+            ),
+            key => Start::Cursor(
+                first_cursor(conn, stmt.source, key, rows_before, stmt.chunk_size)
+                    .await?
+                    .to_json(),
+            ),
+        }
     };
-    log.ensure_row(conn, stmt.step, Some(&table), start, Some(rows_before))
+    log.ensure_row(conn, stmt.step, Some(&table), &start, Some(rows_before))
         .await
         .map_err(MaskError::db("creating progress"))?;
-    if start.is_some() {
-        tracing::info!(table = %table, rows_before, chunk_size = stmt.chunk_size, step = stmt.step, "working in primary-key chunks");
+    if start != Start::Whole {
+        tracing::info!(table = %table, rows_before, chunk_size = stmt.chunk_size, step = stmt.step, key = ?stmt.key, "working in chunks");
     }
-    // A racing runner may have created the row first: use what is stored.
-    Ok(log
-        .load(conn)
-        .await?
-        .get(stmt.step)
-        .and_then(|e| e.last_key))
+    Ok(log.load(conn).await?.remove(stmt.step).unwrap_or_default())
 }
 
 async fn run_whole<W: ChunkWork>(
@@ -362,8 +451,9 @@ async fn run_whole<W: ChunkWork>(
     in_tx!(conn, stmt.what.clone(), {
         let prog = log.lock(conn, stmt.step).await?;
         if !prog.done {
-            let n = stmt.work.apply(conn, None).await?;
-            log.save(conn, stmt.step, None, true, to_i64(n), 1).await?;
+            let w = stmt.work.apply(conn, None).await?;
+            log.save_chunk(conn, stmt.step, &prog, &At::Key(None), true, &w, 1)
+                .await?;
         }
     })?;
     clock.chunk_done(t0.elapsed());
@@ -394,8 +484,10 @@ async fn run_ranges<W: ChunkWork>(
                         true
                     }
                     Some(hi) => {
-                        let n = stmt.work.apply(conn, Some((lo, hi))).await?;
-                        log.save(conn, stmt.step, Some(hi), false, to_i64(n), 1)
+                        let rows = int_range(d, pk, lo, hi);
+                        let w = stmt.work.apply(conn, Some(&rows)).await?;
+                        let at = At::Key(Some(hi));
+                        log.save_chunk(conn, stmt.step, &prog, &at, false, &w, 1)
                             .await?;
                         false
                     }
@@ -407,11 +499,6 @@ async fn run_ranges<W: ChunkWork>(
         }
         clock.chunk_done(t0.elapsed());
     }
-}
-
-/// Placeholders of the range bounds, the only binds of a ranged statement.
-pub(crate) fn range_placeholders(d: Dialect) -> (String, String) {
-    (d.placeholder(1), d.placeholder(2))
 }
 
 /// Start a transaction whose body returns `Result<_, MaskError>`; finish it

@@ -25,7 +25,7 @@ use crate::catalog::{place_exists, table_names};
 use crate::db::{Conn, Target};
 use crate::error::MaskError;
 use crate::places::Publish;
-use crate::progress::{ProgressLog, begin_tx, end_tx};
+use crate::progress::{ProgressLog, Start, begin_tx, end_tx};
 use crate::publications::Publication;
 use crate::report::PublishReport;
 use crate::rewrite_sql::{lock_tables_sql, publish_moves, rename_tables_sql};
@@ -188,7 +188,7 @@ impl PublishStep<'_> {
     pub(crate) async fn run(&self, conn: &mut Conn) -> Result<PublishReport, MaskError> {
         let t0 = Instant::now();
         self.log
-            .ensure_row(conn, PUBLISH_STEP, None, None, None)
+            .ensure_row(conn, PUBLISH_STEP, None, &Start::Whole, None)
             .await
             .map_err(MaskError::db("creating progress"))?;
         let (tables, publication) = match self.target.dialect() {
@@ -426,7 +426,7 @@ pub(crate) async fn purge_quarantine(
             .quoted(d)
         })
         .collect();
-    log.ensure_row(conn, PURGE_STEP, None, None, None)
+    log.ensure_row(conn, PURGE_STEP, None, &Start::Whole, None)
         .await
         .map_err(MaskError::db("creating progress"))?;
     match d {

@@ -20,11 +20,13 @@ use crate::build_steps::{
     TableCopy, add_constraints, add_indexes, carried_foreign_keys, copy_table, prepare,
 };
 use crate::catalog::table_names;
+use crate::chunk_checks::{counts_hold, predicates, summed};
 use crate::db::{Conn, Target};
 use crate::error::MaskError;
 use crate::hooks::{HookScope, run_hook};
 use crate::places::Publish;
-use crate::preflight::{Probe, compile_all};
+use crate::plan::TablePlan;
+use crate::preflight::{Probe, check_conflicts_of, compile_all, verification_probes};
 use crate::progress::{Clock, ProgressLog, StepState, to_u64};
 use crate::publications::{lock_places, unlock_places};
 use crate::publish::{PUBLISH_STEP, PURGE_STEP, PublishStep, purge_quarantine};
@@ -33,13 +35,14 @@ use crate::report::{
 };
 use crate::rewrite_plan::{plan_copies, quarantine_charset};
 use crate::rules::{HookRule, Phase, Rules};
-use crate::runner::{RunOptions, verification_probes};
+use crate::runner::{RunOptions, schema_problems};
 use crate::secret::Salt;
 use crate::session::{
     IN_PLACE_STEPS, check_run_kind, check_run_state, check_salt, forget_key, prepare_session,
 };
 use crate::sql::{self, Dialect};
-use crate::verify::{TableCheck, failures, verify_tables};
+use crate::verify::{Before, Expected, TableCheck, failures, verify_units};
+use crate::verify_store::VerifyStore;
 
 /// `next_step` of a report when another invocation holds the places.
 pub const WAITING_FOR_PLACES: &str = "wait:places-lock";
@@ -239,7 +242,14 @@ impl Rewrite<'_> {
                 });
             }
         }
-        compile_all(conn, &probes).await
+        compile_all(conn, &probes).await?;
+        let ruled: Vec<&TablePlan> = self
+            .copies
+            .iter()
+            .filter(|c| c.ruled)
+            .map(|c| &c.plan)
+            .collect();
+        schema_problems(check_conflicts_of(conn, ruled).await?)
     }
 
     fn steps(&self) -> Vec<Step<'_>> {
@@ -340,7 +350,7 @@ impl Rewrite<'_> {
             Step::Constraints => {
                 add_constraints(&self.log, conn, &p.quarantine, &p.build, &self.copies).await?;
             }
-            Step::Verify => extra.verification = Some(self.verify(conn, id, extra).await?),
+            Step::Verify => return self.verify(conn, id, clock, extra).await,
             Step::Publish => extra.published = Some(self.publish_step().run(conn).await?),
             Step::Purge => purge_quarantine(&self.log, conn, &p.quarantine, &self.copied).await?,
         }
@@ -376,31 +386,39 @@ impl Rewrite<'_> {
         &self,
         conn: &mut Conn,
         id: &str,
+        clock: &mut Clock,
         extra: &mut Extra,
-    ) -> Result<VerificationReport, MaskError> {
+    ) -> Result<bool, MaskError> {
         let build = &self.publish.places.build;
         let readers = readers_of(conn, build, "build", self.publish).await?;
         if !readers.is_empty() {
             return Err(MaskError::Places(readers.join("; ")));
         }
-        let mut expected = Vec::new();
-        for c in &self.copies {
-            expected.push(c.expected_rows(conn).await?);
-        }
+        let progress = self.log.load(conn).await?;
         let checks: Vec<TableCheck<'_>> = self
             .copies
             .iter()
-            .zip(&expected)
-            .map(|(c, n)| TableCheck {
+            .map(|c| TableCheck {
                 table: &c.build,
                 columns: &c.plan.columns,
-                expected_rows: Some(("expected", *n)),
+                expected_rows: Expected::CopyOf(c),
+                sample: (!c.plan.columns.is_empty())
+                    .then_some((&c.plan, Before::Quarantine(&c.plan.tref))),
+                counted: summed(
+                    [progress.get(&step_id(&Step::Copy(c)))],
+                    predicates(self.d, &c.plan.columns).len(),
+                )
+                .filter(|_| counts_hold(self.rules)),
             })
             .collect();
-        let (report, counts) = verify_tables(conn, &checks, |fk| {
-            &fk.child.schema == build && &fk.parent.schema == build
-        })
-        .await?;
+        let in_build =
+            |fk: &sql::ForeignKey| &fk.child.schema == build && &fk.parent.schema == build;
+        let store = VerifyStore::new(self.target, self.log.run_id());
+        let Some((report, counts)) = verify_units(conn, &store, &checks, in_build, clock).await?
+        else {
+            return Ok(false);
+        };
+        store.forget(conn).await;
         extra.rows_after = Some(counts.into_iter().collect());
         let failed = failures(&report);
         if !failed.is_empty() {
@@ -408,7 +426,8 @@ impl Rewrite<'_> {
             return Err(MaskError::Verification { failures: failed });
         }
         self.log.mark_done(conn, id).await?;
-        Ok(report)
+        extra.verification = Some(report);
+        Ok(true)
     }
 
     async fn report(

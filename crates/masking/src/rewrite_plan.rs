@@ -6,6 +6,7 @@
 
 use crate::build_steps::TableCopy;
 use crate::catalog::{base_tables, columns, mysql_triggers, place_exists};
+use crate::chunk_key::whole_tables_warning;
 use crate::coverage::{enforce, find_gaps, live_tables};
 use crate::db::{Bind, Conn, Val};
 use crate::error::MaskError;
@@ -176,6 +177,14 @@ pub(crate) async fn plan_copies(
         return Err(MaskError::Schema { problems });
     }
     copies.sort_by(|a, b| a.plan.tref.table.cmp(&b.plan.tref.table));
+    let mut warnings = warnings;
+    warnings.extend(whole_tables_warning(
+        "copied",
+        copies
+            .iter()
+            .filter(|c| !c.plan.rules.truncate)
+            .map(|c| (c.plan.tref.to_string(), &c.plan.chunk_key)),
+    ));
     Ok((copies, warnings))
 }
 

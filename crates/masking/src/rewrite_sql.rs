@@ -51,15 +51,9 @@ pub fn create_like_sql(d: Dialect, build: &TableRef, source: &TableRef) -> Strin
 pub enum CopyRows<'a> {
     /// Every row.
     All,
-    /// `pk > lo AND pk <= hi` with `lo`/`hi` bind placeholders.
-    Range {
-        /// Key column (unquoted).
-        pk: &'a str,
-        /// Placeholder of the exclusive lower bound.
-        lo: &'a str,
-        /// Placeholder of the inclusive upper bound.
-        hi: &'a str,
-    },
+    /// The rows of one chunk: a condition on the source (a key, keyset or
+    /// page range, with its bind placeholders).
+    Where(&'a str),
     /// No row (`truncate`).
     None,
 }
@@ -88,10 +82,7 @@ pub fn masked_select_sql(
     let mut conds = Vec::new();
     match rows {
         CopyRows::All => {}
-        CopyRows::Range { pk, lo, hi } => {
-            let k = quote_ident(d, pk);
-            conds.push(format!("{k} > {lo} AND {k} <= {hi}"));
-        }
+        CopyRows::Where(cond) => conds.push(cond.to_string()),
         CopyRows::None => conds.push("1 = 0".to_string()),
     }
     if let Some(c) = delete_where {
@@ -144,6 +135,14 @@ pub fn copy_sql(
 /// PostgreSQL: name of the temporary table a copy chunk stages its rows in.
 pub const STAGE_TABLE: &str = "dmsr_stage";
 
+/// PostgreSQL: the staged chunk as a table reference.
+pub fn stage_table() -> TableRef {
+    TableRef {
+        schema: "pg_temp".into(),
+        table: STAGE_TABLE.into(),
+    }
+}
+
 /// PostgreSQL: the statements of a staged copy chunk, in its transaction.
 /// `CREATE TABLE AS` can compute the masked rows with parallel workers
 /// (`INSERT ... SELECT` cannot); the planner does not know how costly the
@@ -163,16 +162,7 @@ pub fn staged_copy_sql(build: &TableRef, cols: &[(String, String)], select: &str
             d,
             build,
             cols,
-            &masked_select_sql(
-                d,
-                &TableRef {
-                    schema: "pg_temp".into(),
-                    table: STAGE_TABLE.into(),
-                },
-                &names,
-                CopyRows::All,
-                None,
-            ),
+            &masked_select_sql(d, &stage_table(), &names, CopyRows::All, None),
         ),
     ]
 }
@@ -421,17 +411,13 @@ mod tests {
             d,
             &t("q", "c"),
             &cols,
-            CopyRows::Range {
-                pk: "id",
-                lo: "7",
-                hi: "9",
-            },
+            CopyRows::Where("\"id\" > $1 AND \"id\" <= $2"),
             None,
         );
         assert_eq!(
             staged_copy_sql(&t("b", "c"), &cols, &select)[1..],
             [
-                "CREATE TEMPORARY TABLE \"dmsr_stage\" ON COMMIT DROP AS SELECT \"id\", md5(\"email\") AS \"email\" FROM \"q\".\"c\" WHERE \"id\" > 7 AND \"id\" <= 9",
+                "CREATE TEMPORARY TABLE \"dmsr_stage\" ON COMMIT DROP AS SELECT \"id\", md5(\"email\") AS \"email\" FROM \"q\".\"c\" WHERE \"id\" > $1 AND \"id\" <= $2",
                 "INSERT INTO \"b\".\"c\" (\"id\", \"email\") OVERRIDING SYSTEM VALUE SELECT \"id\", \"email\" FROM \"pg_temp\".\"dmsr_stage\""
             ]
         );
@@ -441,11 +427,7 @@ mod tests {
                 &t("b", "c"),
                 &t("q", "c"),
                 &cols,
-                CopyRows::Range {
-                    pk: "id",
-                    lo: "$2",
-                    hi: "$3"
-                },
+                CopyRows::Where("\"id\" > $2 AND \"id\" <= $3"),
                 Some("id < 5")
             ),
             "INSERT INTO \"b\".\"c\" (\"id\", \"email\") OVERRIDING SYSTEM VALUE SELECT \"id\", md5(\"email\") AS \"email\" FROM \"q\".\"c\" WHERE \"id\" > $2 AND \"id\" <= $3 AND (id < 5) IS NOT TRUE"

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::MaskError;
+pub use crate::normalize::Normalize;
 use crate::raw_sql::check_fragment;
 use crate::value_edges::{DEFAULT_KEEP_DATES, is_plain_date};
 
@@ -181,6 +182,8 @@ pub struct ColumnRule {
     pub column: String,
     /// What to do with it.
     pub strategy: Strategy,
+    /// Keyed strategies: normalise the value before hashing it.
+    pub normalize: Option<Normalize>,
     /// Where it was declared.
     pub origin: Origin,
 }
@@ -231,6 +234,22 @@ pub enum Coverage {
     /// default of a file without `settings.coverage`.
     #[default]
     Report,
+}
+
+/// What an in-place run does when the load it masks did not reload the
+/// target (a `resume-processing` start): the rows masked by the previous run
+/// are still there, and masking them again would hash a hash and shift
+/// shifted dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Remask {
+    /// Fail before any write, naming the start type to use instead
+    /// (`reload-target`). The default.
+    #[default]
+    Refuse,
+    /// Mask every row again, previously masked ones included; the report
+    /// says so.
+    Allow,
 }
 
 impl TableRules {
@@ -311,6 +330,8 @@ pub struct Settings {
     pub disable_fk_checks: bool,
     /// Undeclared columns and tables: fail (`strict`) or report.
     pub coverage: Coverage,
+    /// In place, after a start that did not reload the target.
+    pub remask: Remask,
 }
 
 impl Default for Settings {
@@ -320,6 +341,7 @@ impl Default for Settings {
             chunk_size: DEFAULT_CHUNK_SIZE,
             disable_fk_checks: true,
             coverage: Coverage::Report,
+            remask: Remask::Refuse,
         }
     }
 }
@@ -371,6 +393,7 @@ struct RawSettings {
     chunk_size: Option<Spanned<i64>>,
     disable_fk_checks: Option<bool>,
     coverage: Option<Spanned<String>>,
+    remask: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -424,6 +447,7 @@ struct RawColumn {
     check: Option<Spanned<String>>,
     reason: Option<Spanned<String>>,
     keep_dates: Option<Spanned<Vec<String>>>,
+    normalize: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -605,17 +629,20 @@ impl Rules {
                 settings.disable_fk_checks = b;
             }
             if let Some(c) = &s.coverage {
-                settings.coverage = match c.get_ref().as_str() {
-                    "strict" => Coverage::Strict,
-                    "report" => Coverage::Report,
-                    other => {
-                        return Err(cx.err(
-                            c.span(),
-                            "settings.coverage",
-                            format!("unknown coverage `{other}` (expected strict or report)"),
-                        ));
-                    }
-                };
+                settings.coverage = one_of(
+                    &cx,
+                    c,
+                    "settings.coverage",
+                    &[("strict", Coverage::Strict), ("report", Coverage::Report)],
+                )?;
+            }
+            if let Some(c) = &s.remask {
+                settings.remask = one_of(
+                    &cx,
+                    c,
+                    "settings.remask",
+                    &[("refuse", Remask::Refuse), ("allow", Remask::Allow)],
+                )?;
             }
         }
 
@@ -646,6 +673,28 @@ impl Rules {
             fingerprint: fnv1a64(src.as_bytes()),
         })
     }
+}
+
+/// The value of an enumerated setting, or an error listing the accepted ones.
+fn one_of<T: Copy>(
+    cx: &Ctx<'_>,
+    v: &Spanned<String>,
+    key: &str,
+    choices: &[(&str, T)],
+) -> Result<T, MaskError> {
+    let given = v.get_ref().as_str();
+    choices
+        .iter()
+        .find(|(name, _)| *name == given)
+        .map(|(_, value)| *value)
+        .ok_or_else(|| {
+            let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+            cx.err(
+                v.span(),
+                key,
+                format!("unknown value `{given}` (expected {})", names.join(" or ")),
+            )
+        })
 }
 
 fn positive(
@@ -723,6 +772,15 @@ fn validate_table(
             Some(strategy) => columns.push(ColumnRule {
                 column: col.clone(),
                 strategy,
+                normalize: match &rule.get_ref().normalize {
+                    Some(v) => Some(one_of(
+                        cx,
+                        v,
+                        &format!("{key}.normalize"),
+                        &[("lower_trim", Normalize::LowerTrim)],
+                    )?),
+                    None => None,
+                },
                 origin,
             }),
             None => kept.push(KeptColumn {
@@ -771,9 +829,9 @@ fn raw_fragment(
 /// Which optional keys each strategy accepts (besides `strategy`).
 fn allowed_keys(strategy: &str) -> Option<&'static [&'static str]> {
     Some(match strategy {
-        "hash" => &["length"],
-        "email" => &["domain", "hex_length"],
-        "fake" => &["dictionary"],
+        "hash" => &["length", "normalize"],
+        "email" => &["domain", "hex_length", "normalize"],
+        "fake" => &["dictionary", "normalize"],
         "partial" => &["keep_first", "keep_last", "mask_char"],
         "fixed" => &["value", "keep_null"],
         "null" => &[],
@@ -804,7 +862,7 @@ fn validate_column(
         ));
     };
     // Reject options that do not belong to the strategy (likely a mistake).
-    let present: [(&str, Option<std::ops::Range<usize>>); 15] = [
+    let present: [(&str, Option<std::ops::Range<usize>>); 16] = [
         ("length", r.length.as_ref().map(|v| v.span())),
         ("domain", r.domain.as_ref().map(|v| v.span())),
         ("hex_length", r.hex_length.as_ref().map(|v| v.span())),
@@ -820,6 +878,7 @@ fn validate_column(
         ("check", r.check.as_ref().map(|v| v.span())),
         ("reason", r.reason.as_ref().map(|v| v.span())),
         ("keep_dates", r.keep_dates.as_ref().map(|v| v.span())),
+        ("normalize", r.normalize.as_ref().map(|v| v.span())),
     ];
     for (k, span) in present {
         if let Some(span) = span

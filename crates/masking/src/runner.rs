@@ -12,17 +12,20 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
+use crate::before_after::{forget_prints, record_sample};
+use crate::chunk_checks::{counts_hold, predicates, summed};
+use crate::chunk_key::whole_tables_warning;
 use crate::coverage::{enforce, find_gaps, live_tables};
 use crate::db::{Conn, Target};
 use crate::error::MaskError;
 use crate::hooks::{HookScope, run_hook};
 use crate::in_place_guards::mysql_in_place_guards;
+use crate::mask_step::mask_table;
+use crate::normalize::input_expr;
 use crate::plan::{TablePlan, build_plan};
-use crate::preflight::{Probe, compile_all};
-use crate::progress::{
-    BoundStatement, ChunkedStatement, Clock, ProgressLog, in_tx, range_placeholders, run_in_chunks,
-    to_u64,
-};
+use crate::preflight::{Probe, check_conflicts_of, compile_all, in_place_probes};
+use crate::progress::{Clock, ProgressLog, Start, StepState, in_tx, to_u64};
+use crate::remask::{LoadStart, check_remask};
 pub use crate::report::{
     PublishReport, RunOutcome, RunReport, TableReport, Timings, VerificationCheck,
     VerificationReport,
@@ -35,7 +38,8 @@ use crate::session::{
     prepare_session,
 };
 use crate::sql::{self, Dialect};
-use crate::verify::{TableCheck, failures, verify_tables};
+use crate::verify::{Before, Expected, TableCheck, failures, verify_units};
+use crate::verify_store::VerifyStore;
 
 /// Test and operations knobs for [`Target::run_with`] and
 /// [`Target::run_rewrite`].
@@ -54,13 +58,21 @@ pub struct RunOptions {
     /// on MySQL the renames have committed. For tests of exactly-once
     /// publishing.
     pub fail_after_publish_swap: bool,
+    /// In place: how DMS started the load this run masks. After a
+    /// `resume-processing` the run refuses unless `settings.remask` allows
+    /// it (see [`crate::remask`]).
+    pub load_start: LoadStart,
 }
 
 #[derive(Debug)]
 enum Step<'a> {
     Hook(usize, &'a HookRule),
     Actions(&'a TablePlan),
-    Mask(&'a TablePlan),
+    /// Record the keyed fingerprints of a sample before masking
+    /// ([`crate::before_after`]).
+    Sample(&'a TablePlan),
+    /// Mask the table (or one leaf partition of it) with its columns.
+    Mask(&'a TablePlan, &'a sql::TableRef),
     Verify,
 }
 
@@ -68,9 +80,32 @@ fn step_id(step: &Step<'_>) -> String {
     match step {
         Step::Hook(i, h) => format!("hook:{i}:{}", h.kind.name()),
         Step::Actions(t) => format!("actions:{}", t.tref),
-        Step::Mask(t) => format!("mask:{}", t.tref),
+        Step::Sample(t) => format!("sample:{}", t.tref),
+        Step::Mask(_, target) => mask_step_id(target),
         Step::Verify => "verify".to_string(),
     }
+}
+
+pub(crate) fn mask_step_id(target: &sql::TableRef) -> String {
+    format!("mask:{target}")
+}
+
+/// The mask steps of `p` added up (one per leaf partition of a partitioned
+/// table); `rows_before` only once every step has counted its rows.
+fn mask_progress(p: &TablePlan, progress: &HashMap<String, StepState>) -> StepState {
+    let mut sum = StepState {
+        done: true,
+        rows_before: Some(0),
+        ..StepState::default()
+    };
+    for t in p.mask_targets() {
+        let s = progress.get(&mask_step_id(t)).cloned().unwrap_or_default();
+        sum.rows += s.rows;
+        sum.chunks += s.chunks;
+        sum.done &= s.done;
+        sum.rows_before = sum.rows_before.zip(s.rows_before).map(|(a, b)| a + b);
+    }
+    sum
 }
 
 fn steps<'a>(rules: &'a Rules, plans: &'a [TablePlan]) -> Vec<Step<'a>> {
@@ -88,7 +123,8 @@ fn steps<'a>(rules: &'a Rules, plans: &'a [TablePlan]) -> Vec<Step<'a>> {
             out.push(Step::Actions(p));
         }
         if !p.columns.is_empty() {
-            out.push(Step::Mask(p));
+            out.push(Step::Sample(p));
+            out.extend(p.mask_targets().into_iter().map(|t| Step::Mask(p, t)));
         }
     }
     out.extend(hooks(Phase::After));
@@ -160,6 +196,7 @@ impl Target {
         opts: RunOptions,
     ) -> Result<RunReport, MaskError> {
         let t_validate = Instant::now();
+        let remask_warning = check_remask(rules, opts.load_start)?;
         prepare_session(conn, salt, rules.settings.disable_fk_checks).await?;
 
         // 1. Validate everything against the live schema, before any write.
@@ -175,6 +212,14 @@ impl Target {
             in_place_coverage(self, conn, rules, &plans, default_schema.as_deref()).await?;
         preflight(&ctx, conn, &plans).await?;
         warnings.extend(mysql_in_place_guards(conn, &plans).await?);
+        warnings.extend(whole_tables_warning(
+            "masked",
+            plans
+                .iter()
+                .filter(|p| !p.columns.is_empty())
+                .map(|p| (p.tref.to_string(), &p.chunk_key)),
+        ));
+        warnings.extend(remask_warning);
 
         // 2. The run must be claimed; the rules must not change mid-run.
         check_run_state(self, conn, run_id, &rules.fingerprint, salt).await?;
@@ -220,8 +265,8 @@ async fn run_steps(
         match step {
             Step::Hook(..) => t.hook_seconds += spent,
             Step::Actions(_) => t.action_seconds += spent,
-            Step::Mask(_) => t.mask_seconds += spent,
-            Step::Verify => t.verify_seconds += spent,
+            Step::Mask(..) => t.mask_seconds += spent,
+            Step::Sample(_) | Step::Verify => t.verify_seconds += spent,
         }
         if !finished {
             return incomplete(ctx, conn, plans, id, clock.chunks, extra).await;
@@ -263,19 +308,13 @@ async fn run_step(
             Ok(true)
         }
         Step::Actions(p) => run_actions(ctx, conn, id, p).await.map(|()| true),
-        Step::Mask(p) => mask_table(ctx, conn, id, p, clock).await,
-        Step::Verify => {
-            let (report, counts) = verify(ctx, conn, plans).await?;
-            extra.rows_after = Some(counts);
-            let failed = failures(&report);
-            if !failed.is_empty() {
-                tracing::error!(run_id = ctx.log.run_id(), failures = ?failed, "verification failed");
-                return Err(MaskError::Verification { failures: failed });
-            }
-            ctx.log.mark_done(conn, id).await?;
-            extra.verification = Some(report);
-            Ok(true)
+        Step::Sample(p) => record_sample(ctx.target, &ctx.log, conn, id, p)
+            .await
+            .map(|()| true),
+        Step::Mask(p, target) => {
+            mask_table(&ctx.log, &ctx.rules.settings, conn, id, p, target, clock).await
         }
+        Step::Verify => run_verify(ctx, conn, plans, id, clock, extra).await,
     }
 }
 
@@ -309,9 +348,10 @@ pub(crate) fn mask_sets(d: Dialect, p: &TablePlan) -> Vec<(String, String)> {
     p.columns
         .iter()
         .map(|c| {
+            let input = input_expr(d, c.normalize, &c.quoted);
             (
                 c.quoted.clone(),
-                sql::column_expr_for(d, &c.strategy, &c.quoted, Some(&c.kind)),
+                sql::column_expr_for(d, &c.strategy, &input, Some(&c.kind)),
             )
         })
         .collect()
@@ -352,47 +392,26 @@ async fn in_place_coverage(
     enforce(rules, &find_gaps(&live, &declared))
 }
 
-/// Verification probes of the masked columns of `p` (shared with the rewrite).
-pub(crate) fn verification_probes(d: Dialect, p: &TablePlan, table: &sql::TableRef) -> Vec<Probe> {
-    p.columns
-        .iter()
-        .filter_map(|c| {
-            let pred = sql::violation_predicate(d, &c.strategy, &c.quoted)?;
-            Some(Probe {
-                sql: format!(
-                    "{} AND 1 = 0",
-                    sql::count_where_sql(d, table, &format!("({pred})"))
-                ),
-                what: format!("{}: verification of `{}`", p.rules.origin, c.name),
-            })
-        })
-        .collect()
-}
-
 /// Compile every generated statement without changing anything, so syntax
 /// errors in `sql` expressions, `check` predicates or `delete_where`
-/// conditions surface before any write.
+/// conditions surface before any write; then test the CHECK constraints
+/// against masked values.
 async fn preflight(ctx: &Ctx<'_>, conn: &mut Conn, plans: &[TablePlan]) -> Result<(), MaskError> {
-    let mut probes = Vec::new();
-    for p in plans {
-        if !p.columns.is_empty() {
-            probes.push(Probe {
-                sql: format!(
-                    "{} WHERE 1 = 0",
-                    sql::update_all_sql(ctx.d, &p.tref, &mask_sets(ctx.d, p))
-                ),
-                what: format!("{}: masking UPDATE", p.rules.origin),
-            });
-            probes.extend(verification_probes(ctx.d, p, &p.tref));
-        }
-        if let Some(cond) = &p.rules.delete_where {
-            probes.push(Probe {
-                sql: format!("{} AND 1 = 0", sql::delete_sql(ctx.d, &p.tref, cond)),
-                what: format!("{}.delete_where", p.rules.origin),
-            });
-        }
+    let probes: Vec<Probe> = plans
+        .iter()
+        .flat_map(|p| in_place_probes(ctx.d, p))
+        .collect();
+    compile_all(conn, &probes).await?;
+    schema_problems(check_conflicts_of(conn, plans.iter()).await?)
+}
+
+/// `Ok` when nothing is wrong, else one [`MaskError::Schema`] with every line.
+pub(crate) fn schema_problems(problems: Vec<String>) -> Result<(), MaskError> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(MaskError::Schema { problems })
     }
-    compile_all(conn, &probes).await
 }
 
 async fn run_actions(
@@ -403,7 +422,7 @@ async fn run_actions(
 ) -> Result<(), MaskError> {
     let table = p.tref.to_string();
     ctx.log
-        .ensure_row(conn, id, Some(&table), None, None)
+        .ensure_row(conn, id, Some(&table), &Start::Whole, None)
         .await
         .map_err(MaskError::db("creating progress"))?;
     let stmt = match &p.rules.delete_where {
@@ -443,61 +462,68 @@ async fn run_actions(
     })
 }
 
-/// Mask one table. Returns `false` when it stopped early (deadline).
-async fn mask_table(
+/// The `verify` step: every unit not verified yet, then the outcome.
+/// `false` when the deadline stopped it between two units.
+async fn run_verify(
     ctx: &Ctx<'_>,
     conn: &mut Conn,
+    plans: &[TablePlan],
     id: &str,
-    p: &TablePlan,
     clock: &mut Clock,
+    extra: &mut Extra,
 ) -> Result<bool, MaskError> {
-    let d = ctx.d;
-    let sets = mask_sets(d, p);
-    let (lo, hi) = range_placeholders(d);
-    let stmt = ChunkedStatement {
-        step: id,
-        what: format!("masking {}", p.tref),
-        source: &p.tref,
-        int_pk: p.int_pk.as_deref(),
-        threshold: ctx.rules.settings.chunk_threshold,
-        chunk_size: p.rules.chunk_size.unwrap_or(ctx.rules.settings.chunk_size),
-        work: BoundStatement {
-            whole: sql::update_all_sql(d, &p.tref, &sets),
-            ranged: match &p.int_pk {
-                Some(pk) => sql::update_chunk_sql(d, &p.tref, &sets, pk, &lo, &hi),
-                None => String::new(),
-            },
-        },
+    let store = VerifyStore::new(ctx.target, ctx.log.run_id());
+    let Some((report, counts)) = verify(ctx, conn, plans, &store, clock).await? else {
+        return Ok(false);
     };
-    run_in_chunks(&ctx.log, conn, &stmt, clock).await
+    store.forget(conn).await;
+    extra.rows_after = Some(counts);
+    let failed = failures(&report);
+    if !failed.is_empty() {
+        tracing::error!(run_id = ctx.log.run_id(), failures = ?failed, "verification failed");
+        return Err(MaskError::Verification { failures: failed });
+    }
+    ctx.log.mark_done(conn, id).await?;
+    forget_prints(ctx.target, conn, ctx.log.run_id()).await;
+    extra.verification = Some(report);
+    Ok(true)
 }
 
 async fn verify(
     ctx: &Ctx<'_>,
     conn: &mut Conn,
     plans: &[TablePlan],
-) -> Result<(VerificationReport, HashMap<String, u64>), MaskError> {
+    store: &VerifyStore<'_>,
+    clock: &mut Clock,
+) -> Result<Option<(VerificationReport, HashMap<String, u64>)>, MaskError> {
     let progress = ctx.log.load(conn).await?;
+    let before = Before::Stored {
+        target: ctx.target,
+        run_id: ctx.log.run_id(),
+    };
     let checks: Vec<TableCheck<'_>> = plans
         .iter()
         .map(|p| TableCheck {
             table: &p.tref,
             columns: &p.columns,
-            expected_rows: if !p.columns.is_empty() && !p.rules.has_actions() {
-                progress
-                    .get(&format!("mask:{}", p.tref))
-                    .and_then(|x| x.rows_before)
-                    .map(|n| ("before", n))
-            } else {
-                None
+            expected_rows: match mask_progress(p, &progress).rows_before {
+                Some(n) if !p.columns.is_empty() && !p.rules.has_actions() => Expected::Before(n),
+                _ => Expected::Any,
             },
+            sample: (!p.columns.is_empty()).then_some((p, before)),
+            counted: summed(
+                p.mask_targets()
+                    .into_iter()
+                    .map(|t| progress.get(&mask_step_id(t))),
+                predicates(ctx.d, &p.columns).len(),
+            )
+            .filter(|_| counts_hold(ctx.rules)),
         })
         .collect();
     let touched: BTreeSet<_> = plans.iter().map(|p| p.tref.clone()).collect();
-    verify_tables(conn, &checks, |fk| {
-        touched.contains(&fk.child) || touched.contains(&fk.parent)
-    })
-    .await
+    let in_scope =
+        |fk: &sql::ForeignKey| touched.contains(&fk.child) || touched.contains(&fk.parent);
+    verify_units(conn, store, &checks, in_scope, clock).await
 }
 
 async fn table_reports(
@@ -509,10 +535,7 @@ async fn table_reports(
     let progress = ctx.log.load(conn).await?;
     let mut out = Vec::new();
     for p in plans {
-        let mask = progress
-            .get(&format!("mask:{}", p.tref))
-            .cloned()
-            .unwrap_or_default();
+        let mask = mask_progress(p, &progress);
         let actions = progress.get(&format!("actions:{}", p.tref));
         let table = p.tref.to_string();
         out.push(TableReport {

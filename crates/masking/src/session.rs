@@ -175,7 +175,7 @@ pub(crate) async fn check_run_state(
 }
 
 /// Step ids only an in-place run has.
-pub(crate) const IN_PLACE_STEPS: [&str; 2] = ["actions:", "mask:"];
+pub(crate) const IN_PLACE_STEPS: [&str; 3] = ["actions:", "sample:", "mask:"];
 /// Step ids only a rewrite has.
 pub(crate) const REWRITE_STEPS: [&str; 6] = [
     "prepare",

@@ -268,7 +268,16 @@ pub fn set_list(sets: &[(String, String)]) -> String {
 
 /// Unchunked update of the whole table.
 pub fn update_all_sql(d: Dialect, table: &TableRef, sets: &[(String, String)]) -> String {
-    format!("UPDATE {} SET {}", table.quoted(d), set_list(sets))
+    format!("UPDATE {} SET {}", update_target(d, table), set_list(sets))
+}
+
+/// The table an `UPDATE` writes: on PostgreSQL `ONLY` the table, never its
+/// inheritance children (see `crate::partitions`).
+fn update_target(d: Dialect, table: &TableRef) -> String {
+    match d {
+        Dialect::MySql => table.quoted(d),
+        Dialect::Postgres => format!("ONLY {}", table.quoted(d)),
+    }
 }
 
 /// Update of one primary-key range `lo < pk <= hi`; `lo`/`hi` are bind
@@ -282,9 +291,20 @@ pub fn update_chunk_sql(
     hi: &str,
 ) -> String {
     let pk = quote_ident(d, pk);
+    update_where_sql(d, table, sets, &format!("{pk} > {lo} AND {pk} <= {hi}"))
+}
+
+/// Update of the rows of one chunk: `condition` selects them (a key range,
+/// a keyset range or a page range, with its bind placeholders).
+pub fn update_where_sql(
+    d: Dialect,
+    table: &TableRef,
+    sets: &[(String, String)],
+    condition: &str,
+) -> String {
     format!(
-        "UPDATE {} SET {} WHERE {pk} > {lo} AND {pk} <= {hi}",
-        table.quoted(d),
+        "UPDATE {} SET {} WHERE {condition}",
+        update_target(d, table),
         set_list(sets)
     )
 }
@@ -695,12 +715,36 @@ pub fn control_ddl(d: Dialect, schema: &str) -> Vec<String> {
                  `step` VARCHAR(255) NOT NULL, \
                  `table_name` VARCHAR(255) NULL, \
                  `last_key` BIGINT NULL, \
+                 `last_key_text` TEXT NULL, \
+                 `violations` TEXT NULL, \
                  `done` BIGINT NOT NULL DEFAULT 0, \
                  `rows_affected` BIGINT NOT NULL DEFAULT 0, \
                  `chunks` BIGINT NOT NULL DEFAULT 0, \
                  `rows_before` BIGINT NULL, \
                  `updated_at_ms` BIGINT NOT NULL, \
                  PRIMARY KEY (`run_id`, `step`)\
+                 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {s}.`sample_prints` (\
+                 `run_id` VARCHAR(255) NOT NULL, \
+                 `table_name` VARCHAR(255) NOT NULL, \
+                 `position` BIGINT NOT NULL, \
+                 `key_print` CHAR(64) NOT NULL, \
+                 `value_prints` TEXT NOT NULL, \
+                 PRIMARY KEY (`run_id`, `table_name`, `position`)\
+                 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {s}.`verify_results` (\
+                 `run_id` VARCHAR(255) NOT NULL, \
+                 `unit` VARCHAR(255) NOT NULL, \
+                 `position` BIGINT NOT NULL, \
+                 `kind` VARCHAR(16) NOT NULL, \
+                 `table_name` VARCHAR(255) NOT NULL, \
+                 `label` TEXT NOT NULL, \
+                 `value` BIGINT NULL, \
+                 PRIMARY KEY (`run_id`, `unit`, `position`)\
                  ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
             ),
         ],
@@ -730,12 +774,41 @@ pub fn control_ddl(d: Dialect, schema: &str) -> Vec<String> {
                  step VARCHAR(255) NOT NULL, \
                  table_name VARCHAR(255) NULL, \
                  last_key BIGINT NULL, \
+                 last_key_text TEXT NULL, \
+                 violations TEXT NULL, \
                  done BIGINT NOT NULL DEFAULT 0, \
                  rows_affected BIGINT NOT NULL DEFAULT 0, \
                  chunks BIGINT NOT NULL DEFAULT 0, \
                  rows_before BIGINT NULL, \
                  updated_at_ms BIGINT NOT NULL, \
                  PRIMARY KEY (run_id, step))"
+            ),
+            // Control tables created before keyset and page chunks existed.
+            format!(
+                "ALTER TABLE {s}.\"table_progress\" ADD COLUMN IF NOT EXISTS last_key_text TEXT NULL"
+            ),
+            format!(
+                "ALTER TABLE {s}.\"table_progress\" ADD COLUMN IF NOT EXISTS violations TEXT NULL"
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {s}.\"sample_prints\" (\
+                 run_id VARCHAR(255) NOT NULL, \
+                 table_name VARCHAR(255) NOT NULL, \
+                 position BIGINT NOT NULL, \
+                 key_print CHAR(64) NOT NULL, \
+                 value_prints TEXT NOT NULL, \
+                 PRIMARY KEY (run_id, table_name, position))"
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {s}.\"verify_results\" (\
+                 run_id VARCHAR(255) NOT NULL, \
+                 unit VARCHAR(255) NOT NULL, \
+                 position BIGINT NOT NULL, \
+                 kind VARCHAR(16) NOT NULL, \
+                 table_name VARCHAR(255) NOT NULL, \
+                 label TEXT NOT NULL, \
+                 value BIGINT NULL, \
+                 PRIMARY KEY (run_id, unit, position))"
             ),
         ],
     }
@@ -945,7 +1018,7 @@ mod tests {
         let sets = vec![("\"email\"".to_string(), "NULL".to_string())];
         assert_eq!(
             update_chunk_sql(Dialect::Postgres, &t, &sets, "id", "$2", "$3"),
-            "UPDATE \"app\".\"customers\" SET \"email\" = NULL WHERE \"id\" > $2 AND \"id\" <= $3"
+            "UPDATE ONLY \"app\".\"customers\" SET \"email\" = NULL WHERE \"id\" > $2 AND \"id\" <= $3"
         );
         assert_eq!(
             next_chunk_bound_sql(Dialect::MySql, &t, "id", "?", 500),

@@ -1,15 +1,43 @@
-//! Verification (fail closed): per table one scan counting rows and the rows
-//! whose masked columns do not look masked, an expected row count, and no
-//! orphans for every foreign key in scope.
+//! Verification (fail closed), unit by unit: per table one scan counting
+//! rows and the rows whose masked columns do not look masked, an expected
+//! row count and the before/after sample ([`crate::before_after`]); per
+//! foreign key in scope, no orphans. Each unit's result is stored when it is
+//! done ([`crate::verify_store`]): an invocation near its deadline stops
+//! between units and the next one verifies only the rest.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
-use crate::db::{Conn, Val};
+use crate::before_after::{verify_copy, verify_in_place};
+use crate::build_steps::TableCopy;
+use crate::db::{Conn, Target, Val};
 use crate::error::MaskError;
-use crate::plan::ColumnPlan;
-use crate::progress::to_u64;
+use crate::plan::{ColumnPlan, TablePlan};
+use crate::progress::{Clock, to_u64};
 use crate::report::{VerificationCheck, VerificationReport};
 use crate::sql::{self, ForeignKey, TableRef};
+use crate::verify_store::{UnitResult, VerifyStore};
+
+/// Where the originals of the before/after sample come from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Before<'a> {
+    /// In place: stored by the `sample:<table>` step.
+    Stored { target: &'a Target, run_id: &'a str },
+    /// A rewrite: the quarantine table, which still holds them.
+    Quarantine(&'a TableRef),
+}
+
+/// The row count a table must have.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Expected<'a> {
+    /// No expectation (an action changed the count in place).
+    Any,
+    /// In place: the count before masking.
+    Before(i64),
+    /// A rewrite: quarantine's rows minus those the table action removes,
+    /// counted when the unit runs.
+    CopyOf(&'a TableCopy),
+}
 
 /// One table to verify.
 #[derive(Debug)]
@@ -18,52 +46,102 @@ pub(crate) struct TableCheck<'a> {
     pub table: &'a TableRef,
     /// Its masked columns.
     pub columns: &'a [ColumnPlan],
-    /// Row count it must have, and how that number was obtained
-    /// (`before` for in-place runs, `expected` for a rewrite).
-    pub expected_rows: Option<(&'static str, i64)>,
+    /// Row count it must have.
+    pub expected_rows: Expected<'a>,
+    /// The plan of its masked columns and where their originals are, for
+    /// the before/after sample (`None`: no masked column).
+    pub sample: Option<(&'a TablePlan, Before<'a>)>,
+    /// The shape violations the chunks counted, per verifiable column
+    /// ([`crate::chunk_checks`]); `None`: scan for them.
+    pub counted: Option<Vec<i64>>,
 }
 
-/// Run every check. Returns the report and the row count of each table
-/// (keyed by `schema.table`).
-pub(crate) async fn verify_tables(
+/// Verify every unit not verified yet, storing each result; `None` when the
+/// clock stopped it first. Returns the report and the row count of each
+/// table (keyed by `schema.table`).
+pub(crate) async fn verify_units(
     conn: &mut Conn,
+    store: &VerifyStore<'_>,
     tables: &[TableCheck<'_>],
     fk_in_scope: impl Fn(&ForeignKey) -> bool,
-) -> Result<(VerificationReport, HashMap<String, u64>), MaskError> {
+    clock: &mut Clock,
+) -> Result<Option<(VerificationReport, HashMap<String, u64>)>, MaskError> {
+    let mut done = store.load(conn).await?;
+    let fks: Vec<ForeignKey> = foreign_keys(conn)
+        .await
+        .map_err(MaskError::db("reading foreign keys"))?
+        .into_iter()
+        .filter(|fk| fk_in_scope(fk))
+        .collect();
+    let units: Vec<String> = tables
+        .iter()
+        .map(|t| format!("table:{}", t.table))
+        .chain(fks.iter().map(|fk| format!("fk:{}:{}", fk.child, fk.name)))
+        .collect();
+    for (i, unit) in units.iter().enumerate() {
+        if done.contains_key(unit) {
+            continue;
+        }
+        if clock.should_stop() {
+            return Ok(None);
+        }
+        let t0 = Instant::now();
+        let result = match tables.get(i) {
+            Some(t) => check_table(conn, t).await?,
+            None => match fks.get(i - tables.len()) {
+                Some(fk) => check_foreign_key(conn, fk).await?,
+                None => UnitResult::default(),
+            },
+        };
+        store.save(conn, unit, &result).await?;
+        clock.chunk_done(t0.elapsed());
+        done.insert(unit.clone(), result);
+    }
+    Ok(Some(assemble(tables, &units, &done)))
+}
+
+/// The report of every unit, in order.
+fn assemble(
+    tables: &[TableCheck<'_>],
+    units: &[String],
+    done: &HashMap<String, UnitResult>,
+) -> (VerificationReport, HashMap<String, u64>) {
     let mut report = VerificationReport::default();
     let mut rows_after = HashMap::new();
-    for t in tables {
-        let after = check_table(conn, t, &mut report).await?;
-        rows_after.insert(t.table.to_string(), to_u64(after));
+    for (i, unit) in units.iter().enumerate() {
+        let Some(r) = done.get(unit) else { continue };
+        report.checks.extend(r.checks.iter().cloned());
+        report.unverifiable.extend(r.unverifiable.iter().cloned());
+        if let (Some(t), Some(n)) = (tables.get(i), r.rows) {
+            rows_after.insert(t.table.to_string(), to_u64(n));
+        }
     }
-    let fks = foreign_keys(conn)
+    report.passed = report.checks.iter().all(|c| c.violations == 0);
+    (report, rows_after)
+}
+
+async fn check_foreign_key(conn: &mut Conn, fk: &ForeignKey) -> Result<UnitResult, MaskError> {
+    let n = conn
+        .scalar_i64(&sql::orphan_count_sql(conn.dialect(), fk), &[])
         .await
-        .map_err(MaskError::db("reading foreign keys"))?;
-    for fk in fks.iter().filter(|fk| fk_in_scope(fk)) {
-        let n = conn
-            .scalar_i64(&sql::orphan_count_sql(conn.dialect(), fk), &[])
-            .await
-            .map_err(MaskError::db(format!("checking foreign key {}", fk.name)))?
-            .unwrap_or(0);
-        report.checks.push(VerificationCheck {
+        .map_err(MaskError::db(format!("checking foreign key {}", fk.name)))?
+        .unwrap_or(0);
+    Ok(UnitResult {
+        checks: vec![VerificationCheck {
             table: fk.child.to_string(),
             check: format!("fk:{}", fk.name),
             violations: to_u64(n),
-        });
-    }
-    report.passed = report.checks.iter().all(|c| c.violations == 0);
-    Ok((report, rows_after))
+        }],
+        ..UnitResult::default()
+    })
 }
 
-/// One scan: `COUNT(*)` and one violation count per verifiable column.
-/// Returns the row count.
-async fn check_table(
-    conn: &mut Conn,
-    t: &TableCheck<'_>,
-    report: &mut VerificationReport,
-) -> Result<i64, MaskError> {
+/// One scan (`COUNT(*)` and one violation count per verifiable column), the
+/// expected row count and the before/after sample.
+async fn check_table(conn: &mut Conn, t: &TableCheck<'_>) -> Result<UnitResult, MaskError> {
     let d = conn.dialect();
     let table = t.table.to_string();
+    let mut out = UnitResult::default();
     let mut checked = Vec::new();
     let mut preds = Vec::new();
     for c in t.columns {
@@ -72,13 +150,15 @@ async fn check_table(
                 checked.push(format!("{}:{}", c.name, c.strategy.name()));
                 preds.push(pred);
             }
-            None => report
+            None => out
                 .unverifiable
                 .push(format!("{table}.{} ({})", c.name, c.strategy.name())),
         }
     }
+    let counted = t.counted.as_ref().filter(|c| c.len() == preds.len());
+    let scanned: &[String] = if counted.is_some() { &[] } else { &preds };
     let row = conn
-        .rows(&sql::table_check_sql(d, t.table, &preds), &[])
+        .rows(&sql::table_check_sql(d, t.table, scanned), &[])
         .await
         .map_err(MaskError::db(format!("verifying {table}")))?
         .into_iter()
@@ -87,20 +167,34 @@ async fn check_table(
     let cell = |i: usize| row.get(i).and_then(Val::int).unwrap_or(0);
     let after = cell(0);
     for (i, check) in checked.into_iter().enumerate() {
-        report.checks.push(VerificationCheck {
+        let n = counted.map_or_else(|| cell(i + 1), |c| c[i]);
+        out.checks.push(VerificationCheck {
             table: table.clone(),
             check,
-            violations: to_u64(cell(i + 1)),
+            violations: to_u64(n),
         });
     }
-    if let Some((what, expected)) = t.expected_rows {
-        report.checks.push(VerificationCheck {
-            table,
+    let expected = match t.expected_rows {
+        Expected::Any => None,
+        Expected::Before(n) => Some(("before", n)),
+        Expected::CopyOf(c) => Some(("expected", c.expected_rows(conn).await?)),
+    };
+    if let Some((what, expected)) = expected {
+        out.checks.push(VerificationCheck {
+            table: table.clone(),
             check: format!("row_count ({what} {expected}, after {after})"),
             violations: expected.abs_diff(after),
         });
     }
-    Ok(after)
+    match t.sample {
+        Some((p, Before::Stored { target, run_id })) => {
+            verify_in_place(target, run_id, conn, p, &mut out).await?;
+        }
+        Some((p, Before::Quarantine(q))) => verify_copy(conn, q, t.table, p, &mut out).await?,
+        None => {}
+    }
+    out.rows = Some(after);
+    Ok(out)
 }
 
 /// One message per failed check (empty when verification passed).

@@ -368,6 +368,14 @@ impl TestDb {
         self.col(sql).await[0].as_deref().unwrap().parse().unwrap()
     }
 
+    /// A control table, quoted for this dialect.
+    pub fn control_table(&self, name: &str) -> String {
+        match self.d {
+            Dialect::MySql => format!("`{}`.`{name}`", self.control),
+            Dialect::Postgres => format!("\"{}\".\"{name}\"", self.control),
+        }
+    }
+
     /// Text cast for this dialect.
     pub fn txt(&self, e: &str) -> String {
         match self.d {

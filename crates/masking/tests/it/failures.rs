@@ -23,10 +23,7 @@ async fn snapshot(db: &TestDb) -> Vec<Vec<Option<String>>> {
 }
 
 async fn progress_rows(db: &TestDb) -> i64 {
-    let t = match db.d {
-        Dialect::MySql => format!("`{}`.`table_progress`", db.control),
-        Dialect::Postgres => format!("\"{}\".\"table_progress\"", db.control),
-    };
+    let t = db.control_table("table_progress");
     db.count(&format!("SELECT COUNT(*) FROM {t}")).await
 }
 

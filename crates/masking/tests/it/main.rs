@@ -5,6 +5,8 @@
 // Test helpers outside #[test] functions are test code too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod before_after;
+mod chunk_keys;
 mod common;
 mod constraints;
 mod coverage;
@@ -14,8 +16,10 @@ mod hooks;
 mod keys;
 mod ledger;
 mod outbox;
+mod partitions;
 mod places_fixture;
 mod publish;
+mod remask;
 mod resume;
 mod rewrite;
 mod strategies;

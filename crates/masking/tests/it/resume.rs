@@ -231,3 +231,71 @@ async fn concurrent_runners_mask_once_mysql() {
 async fn concurrent_runners_mask_once_postgres() {
     concurrent_runners_mask_once(Dialect::Postgres).await;
 }
+
+const PAIRS_RULES: &str = r#"
+[settings]
+chunk_threshold = 100
+chunk_size = 100
+[tables.pairs.columns]
+n = { strategy = "sql", expression = "{column} + 1" }
+token = { strategy = "hash" }
+"#;
+
+/// Two runners racing on a table with a composite (int, text) key never
+/// mask a chunk twice: `n` is masked with `{column} + 1`, so a row masked
+/// twice would hold `orig + 2`.
+async fn concurrent_runners_mask_once_composite_key(d: Dialect) {
+    let a = TestDb::new(d).await;
+    a.exec(
+        "CREATE TABLE pairs (region INT NOT NULL, name VARCHAR(40) NOT NULL, n BIGINT NOT NULL, \
+            orig BIGINT NOT NULL, token VARCHAR(64), PRIMARY KEY (region, name))",
+    )
+    .await;
+    let rows: Vec<String> = (1..=1000)
+        .map(|i| format!("({}, 'name-{i}', {i}, {i}, 'tok{i}')", i % 7))
+        .collect();
+    a.exec(&format!("INSERT INTO pairs VALUES {}", rows.join(", ")))
+        .await;
+    let r = rules(PAIRS_RULES);
+    a.begin("run-par").await;
+    let t1 = a.other_target().await;
+    let t2 = a.other_target().await;
+    let s = salt();
+    let (r1, r2) = tokio::join!(
+        t1.run("run-par", &r, &s, far()),
+        t2.run("run-par", &r, &s, far())
+    );
+    let (r1, r2) = (r1.unwrap(), r2.unwrap());
+    assert_eq!(r1.outcome, RunOutcome::Complete);
+    assert_eq!(r2.outcome, RunOutcome::Complete);
+    assert_eq!(r1.tables[0].chunks, 10, "{r1:?}");
+    assert_eq!(r1.tables[0].rows_masked, 1000, "{r1:?}");
+    assert_eq!(
+        a.count("SELECT COUNT(*) FROM pairs WHERE n <> orig + 1")
+            .await,
+        0
+    );
+    let sql = format!("SELECT {}, token FROM pairs", a.txt("orig"));
+    let masked = a.rows(&sql).await;
+    assert_eq!(masked.len(), 1000);
+    for m in &masked {
+        let orig = m[0].as_deref().unwrap();
+        assert_eq!(
+            m[1].as_deref(),
+            Some(oracle_hex("hash", &format!("tok{orig}")).as_str())
+        );
+    }
+    t1.close().await;
+    t2.close().await;
+    a.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_runners_mask_once_composite_key_mysql() {
+    concurrent_runners_mask_once_composite_key(Dialect::MySql).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_runners_mask_once_composite_key_postgres() {
+    concurrent_runners_mask_once_composite_key(Dialect::Postgres).await;
+}

@@ -6,7 +6,10 @@ use std::time::SystemTime;
 use dms_refresh_core::ports::{
     Begin, Endpoints, HookError, HookReport, LedgerOutcome, PortError, RunContext, Secrets,
 };
-use masking::{DbCredentials, MaskError, Rules, RunOutcome, RunReport, Salt, Target, TlsMode};
+use masking::{
+    DbCredentials, LoadStart, MaskError, Rules, RunOptions, RunOutcome, RunReport, Salt, Target,
+    TlsMode,
+};
 
 use super::layout::Layout;
 use serde_json::Value;
@@ -236,8 +239,16 @@ impl<E: Endpoints, S: Secrets> DatabaseHooks<E, S> {
         }
         let (target, id) = self.target(run).await?;
         let salt = self.salt().await?;
+        let opts = RunOptions {
+            load_start: if run.target_reloaded() {
+                LoadStart::Reloaded
+            } else {
+                LoadStart::Resumed
+            },
+            ..RunOptions::default()
+        };
         let report = target
-            .run(&id, &self.settings.rules, &salt, run.deadline)
+            .run_with(&id, &self.settings.rules, &salt, run.deadline, opts)
             .await;
         self.report(report).await
     }

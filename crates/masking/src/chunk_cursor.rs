@@ -1,0 +1,285 @@
+//! Keyset and page chunks: the cursor stored in the progress row
+//! (`table_progress.last_key_text`) and the loops that advance it, with the
+//! protocol of [`crate::progress`]: each chunk locks the step row
+//! `FOR UPDATE`, reads the cursor, finds its bound, applies the work, stores
+//! the new cursor and counts, and commits, in one transaction.
+//!
+//! * **Keyset** (any key but a single integer column): the cursor is the key
+//!   of the last row of the last committed chunk, as text. The next chunk
+//!   covers the rows after it up to the key of the `chunk_size`-th row after
+//!   it; when fewer rows are left, the chunk goes to the end and the step is
+//!   done in the same transaction.
+//! * **Pages** (PostgreSQL without a usable key): the first visit fixes the
+//!   table's page count `end`; chunks are page ranges `[next, next +
+//!   per_chunk)` below `end` read by `ctid`. Rows never move on their own,
+//!   so every row present at the first visit is in exactly one range. An
+//!   in-place `UPDATE` writes each new row version wherever there is room
+//!   (the same page, a page with free space, or a new page past `end`); a
+//!   version landing in a range not yet read would be masked again, so the
+//!   cursor keeps the ids of the transactions of the committed chunks and a
+//!   chunk skips the row versions they wrote (`xmin`). The rewrite's copy
+//!   reads quarantine and never writes it: it needs no such list.
+
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+use crate::chunk_checks::Written;
+use crate::chunk_key::{ChunkKey, KeyColumn};
+use crate::chunk_sql::{CURRENT_XID_SQL, PAGES_SQL, keyset_bound, keyset_range, page_range};
+use crate::db::{Bind, Conn, Val};
+use crate::error::MaskError;
+use crate::progress::{At, ChunkWork, ChunkedStatement, Clock, ProgressLog, in_tx};
+use crate::sql::{Dialect, TableRef};
+
+/// The stored position of a keyset or page chunked step, as JSON in
+/// `table_progress.last_key_text`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub(crate) enum Cursor {
+    /// `{"keyset":{"key":["a","b"],"after":["7","x"]}}`: the key's columns,
+    /// and the key (values as text) of the last row done; `null` before the
+    /// first chunk.
+    Keyset {
+        key: Vec<String>,
+        after: Option<Vec<String>>,
+    },
+    /// `{"pages":{"next":0,"end":2500,"per_chunk":250,"skip_xids":[]}}`.
+    Pages {
+        /// First page of the next chunk.
+        next: u64,
+        /// Pages of the table at the first visit.
+        end: u64,
+        /// Pages per chunk.
+        per_chunk: u64,
+        /// In place: the transactions of the committed chunks.
+        skip_xids: Vec<String>,
+    },
+}
+
+impl Cursor {
+    pub(crate) fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn parse(json: Option<&str>) -> Result<Cursor, sqlx::Error> {
+        serde_json::from_str(json.unwrap_or("")).map_err(|e| {
+            sqlx::Error::Decode(
+                format!("the chunk cursor of the progress row is unreadable: {e}").into(),
+            )
+        })
+    }
+}
+
+fn names(cols: &[KeyColumn]) -> Vec<String> {
+    cols.iter().map(|c| c.name.clone()).collect()
+}
+
+/// Where the chunks of a keyset or page chunked step start.
+pub(crate) async fn first_cursor(
+    conn: &mut Conn,
+    source: &TableRef,
+    key: &ChunkKey,
+    rows_before: i64,
+    chunk_size: u64,
+) -> Result<Cursor, MaskError> {
+    Ok(match key {
+        ChunkKey::Pages => {
+            let end = conn
+                .scalar_i64(PAGES_SQL, &[Bind::Str(&source.quoted(Dialect::Postgres))])
+                .await
+                .map_err(MaskError::db(format!("reading the size of {source}")))?
+                .and_then(|p| u64::try_from(p).ok())
+                .unwrap_or(0);
+            let rows = u64::try_from(rows_before).unwrap_or(1).max(1);
+            Cursor::Pages {
+                next: 0,
+                end,
+                per_chunk: per_chunk(chunk_size, end, rows),
+                skip_xids: Vec::new(),
+            }
+        }
+        ChunkKey::Keyset(cols) => Cursor::Keyset {
+            key: names(cols),
+            after: None,
+        },
+        ChunkKey::Int(_) | ChunkKey::Whole(_) => {
+            return Err(MaskError::Config(format!(
+                "{source}: no cursor for an integer or whole-table step"
+            )));
+        }
+    })
+}
+
+/// Pages per chunk for about `chunk_size` rows, at least one.
+fn per_chunk(chunk_size: u64, pages: u64, rows: u64) -> u64 {
+    let p = u128::from(chunk_size) * u128::from(pages);
+    u64::try_from(p.div_ceil(u128::from(rows.max(1))))
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// Keyset chunks until the step is done (`true`) or the clock stops it.
+pub(crate) async fn run_keyset<W: ChunkWork>(
+    log: &ProgressLog<'_>,
+    conn: &mut Conn,
+    stmt: &ChunkedStatement<'_, W>,
+    cols: &[KeyColumn],
+    clock: &mut Clock,
+) -> Result<bool, MaskError> {
+    let d = conn.dialect();
+    loop {
+        if clock.should_stop() {
+            return Ok(false);
+        }
+        let t0 = Instant::now();
+        let finished = in_tx!(conn, format!("{} (a chunk)", stmt.what), {
+            let prog = log.lock(conn, stmt.step).await?;
+            if prog.done {
+                true
+            } else {
+                let Cursor::Keyset { key, after } = Cursor::parse(prog.cursor.as_deref())? else {
+                    return Err(sqlx::Error::Decode("not a keyset cursor".into()));
+                };
+                if key != names(cols) {
+                    return Err(sqlx::Error::Decode(
+                        format!(
+                            "the stored cursor is for the key ({}), not this one",
+                            key.join(", ")
+                        )
+                        .into(),
+                    ));
+                }
+                let bound = keyset_bound(d, stmt.source, cols, after.as_deref(), stmt.chunk_size);
+                let upto = conn
+                    .rows(&bound.cond, &bound.bind_refs())
+                    .await?
+                    .into_iter()
+                    .next()
+                    .map(|r| {
+                        r.iter()
+                            .map(|v| v.text().unwrap_or_default())
+                            .collect::<Vec<_>>()
+                    });
+                let rows = keyset_range(d, cols, after.as_deref(), upto.as_deref());
+                let w = stmt.work.apply(conn, Some(&rows)).await?;
+                let last = upto.is_none();
+                let cursor = Cursor::Keyset {
+                    key,
+                    after: upto.or(after),
+                };
+                let chunk = i64::from(!last || w.rows > 0);
+                let at = At::Cursor(&cursor.to_json());
+                log.save_chunk(conn, stmt.step, &prog, &at, last, &w, chunk)
+                    .await?;
+                last
+            }
+        })?;
+        if finished {
+            return Ok(true);
+        }
+        clock.chunk_done(t0.elapsed());
+    }
+}
+
+/// Page chunks until the step is done (`true`) or the clock stops it.
+pub(crate) async fn run_pages<W: ChunkWork>(
+    log: &ProgressLog<'_>,
+    conn: &mut Conn,
+    stmt: &ChunkedStatement<'_, W>,
+    clock: &mut Clock,
+) -> Result<bool, MaskError> {
+    loop {
+        if clock.should_stop() {
+            return Ok(false);
+        }
+        let t0 = Instant::now();
+        let finished = in_tx!(conn, format!("{} (a chunk)", stmt.what), {
+            let prog = log.lock(conn, stmt.step).await?;
+            if prog.done {
+                true
+            } else {
+                let Cursor::Pages {
+                    next,
+                    end,
+                    per_chunk,
+                    mut skip_xids,
+                } = Cursor::parse(prog.cursor.as_deref())?
+                else {
+                    return Err(sqlx::Error::Decode("not a page cursor".into()));
+                };
+                let to = next.saturating_add(per_chunk.max(1)).min(end);
+                let mut w = Written::default();
+                if next < end {
+                    let rows = page_range(next, to, &skip_xids);
+                    w = stmt.work.apply(conn, Some(&rows)).await?;
+                    if stmt.rewrites_source && w.rows > 0 {
+                        let xid = conn.rows(CURRENT_XID_SQL, &[]).await?;
+                        if let Some(x) = xid.first().and_then(|r| r.first()).and_then(Val::text) {
+                            skip_xids.push(x);
+                        }
+                    }
+                }
+                let last = to >= end;
+                let cursor = Cursor::Pages {
+                    next: to.max(next),
+                    end,
+                    per_chunk,
+                    skip_xids,
+                };
+                let chunk = i64::from(next < end);
+                let at = At::Cursor(&cursor.to_json());
+                log.save_chunk(conn, stmt.step, &prog, &at, last, &w, chunk)
+                    .await?;
+                last
+            }
+        })?;
+        if finished {
+            return Ok(true);
+        }
+        clock.chunk_done(t0.elapsed());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_are_stored_as_json() {
+        let k = Cursor::Keyset {
+            key: vec!["a".into(), "b".into()],
+            after: Some(vec!["7".into(), "x\"y".into()]),
+        };
+        assert_eq!(
+            k.to_json(),
+            r#"{"keyset":{"key":["a","b"],"after":["7","x\"y"]}}"#
+        );
+        assert_eq!(Cursor::parse(Some(&k.to_json())).unwrap(), k);
+        let start = Cursor::Keyset {
+            key: vec!["id".into()],
+            after: None,
+        };
+        assert_eq!(start.to_json(), r#"{"keyset":{"key":["id"],"after":null}}"#);
+        let p = Cursor::Pages {
+            next: 0,
+            end: 2500,
+            per_chunk: 250,
+            skip_xids: vec!["731".into()],
+        };
+        assert_eq!(
+            p.to_json(),
+            r#"{"pages":{"next":0,"end":2500,"per_chunk":250,"skip_xids":["731"]}}"#
+        );
+        assert_eq!(Cursor::parse(Some(&p.to_json())).unwrap(), p);
+        assert!(Cursor::parse(Some("[\"7\"]")).is_err());
+        assert!(Cursor::parse(None).is_err());
+    }
+
+    #[test]
+    fn pages_per_chunk() {
+        assert_eq!(per_chunk(200_000, 25_000, 2_000_000), 2_500);
+        assert_eq!(per_chunk(10, 3, 1_000), 1);
+        assert_eq!(per_chunk(1_000, 7, 1_000), 7);
+        assert_eq!(per_chunk(5, 0, 0), 1);
+    }
+}
