@@ -1,8 +1,13 @@
-//! Command-line parsing, by hand: one subcommand and a handful of options.
+//! Command-line parsing, by hand: two subcommands and a handful of options.
+//! The scanner and the connection options every subcommand shares are here;
+//! `validate`'s own options are in [`crate::validate_args`].
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use masking::Dialect;
+
+use crate::validate_args::{self, VALIDATE_USAGE, ValidateArgs};
 
 /// Default number of non-NULL values sampled per text column.
 pub const DEFAULT_SAMPLE: u32 = 200;
@@ -10,7 +15,7 @@ pub const DEFAULT_SAMPLE: u32 = 200;
 pub const MAX_SAMPLE: u32 = 100_000;
 
 /// Help text of `dms-refresh suggest`.
-pub const USAGE: &str = "\
+pub const SUGGEST_USAGE: &str = "\
 usage: dms-refresh suggest (--url <url> [--engine mysql|postgres] | --secret-file <path>)
                            [--schema <name>] [--rules <rules.toml>] [--sample <n>]
                            [--tls disable|prefer|require] [--json]
@@ -34,6 +39,11 @@ rules fragment to paste into the masking rules file. Nothing is changed.
 
 exit status: 0 no finding, 1 findings, 2 usage, connection or rules error";
 
+/// Help text of every subcommand.
+pub fn usage() -> String {
+    format!("{SUGGEST_USAGE}\n\n{VALIDATE_USAGE}")
+}
+
 /// Where the connection comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -54,21 +64,32 @@ pub enum Tls {
     Require,
 }
 
-/// Options of `dms-refresh suggest`.
+/// Where and how to connect: the options every subcommand shares.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SuggestArgs {
+pub struct ConnArgs {
     /// Engine given with `--engine`, if any.
     pub engine: Option<Dialect>,
     /// Where to connect.
     pub source: Source,
     /// Schema or MySQL database; `None` = the default.
     pub schema: Option<String>,
+    /// `--tls`, if given.
+    pub tls: Option<Tls>,
+}
+
+/// The options naming a connection.
+pub const CONNECTION_OPTIONS: [&str; 5] =
+    ["--engine", "--url", "--secret-file", "--schema", "--tls"];
+
+/// Options of `dms-refresh suggest`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuggestArgs {
+    /// Where to connect.
+    pub conn: ConnArgs,
     /// Rules file.
     pub rules: Option<PathBuf>,
     /// Values sampled per column.
     pub sample: u32,
-    /// `--tls`, if given.
-    pub tls: Option<Tls>,
     /// JSON output.
     pub json: bool,
 }
@@ -76,12 +97,14 @@ pub struct SuggestArgs {
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// Print the usage and exit 0.
-    Help,
+    /// Print this help text and exit 0.
+    Help(String),
     /// Print the version and exit 0.
     Version,
     /// Run `suggest`.
     Suggest(SuggestArgs),
+    /// Run `validate`.
+    Validate(ValidateArgs),
 }
 
 /// Parse `argv` without the program name.
@@ -92,52 +115,92 @@ where
 {
     let args: Vec<String> = argv.into_iter().map(Into::into).collect();
     match args.first().map(String::as_str) {
-        None => Err("missing subcommand (expected `suggest`)".into()),
-        Some("-h" | "--help" | "help") => Ok(Command::Help),
+        None => Err("missing subcommand (expected `suggest` or `validate`)".into()),
+        Some("-h" | "--help" | "help") => Ok(Command::Help(usage())),
         Some("-V" | "--version") => Ok(Command::Version),
         Some("suggest") => parse_suggest(&args[1..]),
-        Some(other) => Err(format!("unknown subcommand `{other}` (expected `suggest`)")),
+        Some("validate") => validate_args::parse(&args[1..]),
+        Some(other) => Err(format!(
+            "unknown subcommand `{}` (expected `suggest` or `validate`)",
+            redact(other)
+        )),
     }
 }
 
-#[derive(Default)]
-struct Raw {
-    engine: Option<String>,
-    url: Option<String>,
-    secret_file: Option<String>,
-    schema: Option<String>,
-    rules: Option<String>,
-    sample: Option<String>,
-    tls: Option<String>,
-    json: bool,
+/// The options given to one subcommand, by name.
+#[derive(Debug, Default)]
+pub struct Given {
+    values: BTreeMap<&'static str, String>,
+    flags: BTreeSet<&'static str>,
 }
 
-fn parse_suggest(args: &[String]) -> Result<Command, String> {
-    let mut raw = Raw::default();
+impl Given {
+    /// The value of an option, taken out.
+    pub fn take(&mut self, name: &str) -> Option<String> {
+        self.values.remove(name)
+    }
+
+    /// Whether a flag was given.
+    pub fn flag(&self, name: &str) -> bool {
+        self.flags.contains(name)
+    }
+}
+
+/// Read a subcommand's arguments: `valued` options take a value (`--x v`
+/// or `--x=v`, at most once), `flags` none. `Ok(None)`: help was asked for.
+pub fn scan(
+    args: &[String],
+    valued: &[&'static str],
+    flags: &[&'static str],
+) -> Result<Option<Given>, String> {
+    let mut given = Given::default();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (name, inline) = match arg.split_once('=') {
             Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
             _ => (arg.as_str(), None),
         };
-        match name {
-            "-h" | "--help" => return Ok(Command::Help),
-            "--json" if inline.is_none() => raw.json = true,
-            "--engine" | "--url" | "--secret-file" | "--schema" | "--rules" | "--sample"
-            | "--tls" => {
-                let value = match inline {
-                    Some(v) => v,
-                    None => it
-                        .next()
-                        .cloned()
-                        .ok_or_else(|| format!("`{name}` needs a value"))?,
-                };
-                set(&mut raw, name, value)?;
-            }
-            _ => return Err(format!("unknown argument `{}`", redact(arg))),
+        if matches!(name, "-h" | "--help") {
+            return Ok(None);
+        }
+        if inline.is_none()
+            && let Some(flag) = flags.iter().find(|f| **f == name)
+        {
+            given.flags.insert(flag);
+            continue;
+        }
+        let Some(option) = valued.iter().find(|v| **v == name) else {
+            return Err(format!("unknown argument `{}`", redact(arg)));
+        };
+        let value = match inline {
+            Some(v) => v,
+            None => it
+                .next()
+                .cloned()
+                .ok_or_else(|| format!("`{name}` needs a value"))?,
+        };
+        if given.values.insert(option, value).is_some() {
+            return Err(format!("`{name}` given twice"));
         }
     }
-    build(raw).map(Command::Suggest)
+    Ok(Some(given))
+}
+
+fn parse_suggest(args: &[String]) -> Result<Command, String> {
+    let valued = [CONNECTION_OPTIONS.as_slice(), &["--rules", "--sample"]].concat();
+    let Some(mut given) = scan(args, &valued, &["--json"])? else {
+        return Ok(Command::Help(SUGGEST_USAGE.to_string()));
+    };
+    let conn = connection(&mut given)?;
+    Ok(Command::Suggest(SuggestArgs {
+        conn,
+        rules: given.take("--rules").map(PathBuf::from),
+        sample: given
+            .take("--sample")
+            .as_deref()
+            .map_or(Ok(DEFAULT_SAMPLE), parse_sample)?,
+        json: given.flag("--json"),
+    }))
 }
 
 /// An unknown argument may be a mistyped URL: never echo a password.
@@ -149,32 +212,20 @@ fn redact(arg: &str) -> String {
     }
 }
 
-fn set(raw: &mut Raw, name: &str, value: String) -> Result<(), String> {
-    let slot = match name {
-        "--engine" => &mut raw.engine,
-        "--url" => &mut raw.url,
-        "--secret-file" => &mut raw.secret_file,
-        "--schema" => &mut raw.schema,
-        "--rules" => &mut raw.rules,
-        "--sample" => &mut raw.sample,
-        _ => &mut raw.tls,
-    };
-    if slot.is_some() {
-        return Err(format!("`{name}` given twice"));
-    }
-    *slot = Some(value);
-    Ok(())
-}
-
-fn build(raw: Raw) -> Result<SuggestArgs, String> {
-    let engine = raw.engine.as_deref().map(parse_engine).transpose()?;
-    let source = match (raw.url, raw.secret_file) {
+/// The [`CONNECTION_OPTIONS`] of a subcommand.
+pub fn connection(given: &mut Given) -> Result<ConnArgs, String> {
+    let engine = given
+        .take("--engine")
+        .as_deref()
+        .map(parse_engine)
+        .transpose()?;
+    let source = match (given.take("--url"), given.take("--secret-file")) {
         (Some(url), None) => Source::Url(url),
         (None, Some(path)) => Source::SecretFile(PathBuf::from(path)),
         (Some(_), Some(_)) => return Err("give either --url or --secret-file, not both".into()),
         (None, None) => return Err("missing connection: give --url or --secret-file".into()),
     };
-    let schema = raw.schema.filter(|s| !s.is_empty());
+    let schema = given.take("--schema").filter(|s| !s.is_empty());
     if let Some(s) = &schema
         && !crate::catalog::is_identifier(s)
     {
@@ -182,17 +233,11 @@ fn build(raw: Raw) -> Result<SuggestArgs, String> {
             "invalid --schema `{s}`: must match [A-Za-z_][A-Za-z0-9_$]*"
         ));
     }
-    Ok(SuggestArgs {
+    Ok(ConnArgs {
         engine,
         source,
         schema,
-        rules: raw.rules.map(PathBuf::from),
-        sample: raw
-            .sample
-            .as_deref()
-            .map_or(Ok(DEFAULT_SAMPLE), parse_sample)?,
-        tls: raw.tls.as_deref().map(parse_tls).transpose()?,
-        json: raw.json,
+        tls: given.take("--tls").as_deref().map(parse_tls).transpose()?,
     })
 }
 
@@ -257,25 +302,25 @@ mod tests {
             "--json",
         ])
         .unwrap();
-        assert_eq!(a.engine, Some(Dialect::MySql));
+        assert_eq!(a.conn.engine, Some(Dialect::MySql));
         assert_eq!(
-            a.source,
+            a.conn.source,
             Source::Url("mysql://root@127.0.0.1:3306/app".into())
         );
-        assert_eq!(a.schema.as_deref(), Some("app"));
+        assert_eq!(a.conn.schema.as_deref(), Some("app"));
         assert_eq!(a.rules, Some(PathBuf::from("r.toml")));
         assert_eq!(a.sample, 50);
-        assert_eq!(a.tls, Some(Tls::Disable));
+        assert_eq!(a.conn.tls, Some(Tls::Disable));
         assert!(a.json);
     }
 
     #[test]
     fn defaults() {
         let a = suggest(&["--secret-file", "s.json"]).unwrap();
-        assert_eq!(a.source, Source::SecretFile(PathBuf::from("s.json")));
+        assert_eq!(a.conn.source, Source::SecretFile(PathBuf::from("s.json")));
         assert_eq!(a.sample, DEFAULT_SAMPLE);
         assert_eq!(
-            (a.engine, a.schema, a.tls, a.json),
+            (a.conn.engine, a.conn.schema, a.conn.tls, a.json),
             (None, None, None, false)
         );
     }
@@ -297,6 +342,8 @@ mod tests {
         assert!(suggest(&["--url", "a", "--sample", "x"]).is_err());
         assert!(suggest(&["--url", "a", "--tls", "maybe"]).is_err());
         assert!(suggest(&["--url", "a", "--schema", "x;drop"]).is_err());
+        assert!(suggest(&["--url", "a", "--json=yes"]).is_err());
+        assert!(suggest(&["--url", "a", "--key-file", "k"]).is_err());
     }
 
     #[test]
@@ -309,8 +356,14 @@ mod tests {
 
     #[test]
     fn help_and_version() {
-        assert_eq!(parse(["--help"]).unwrap(), Command::Help);
-        assert_eq!(parse(["suggest", "-h"]).unwrap(), Command::Help);
+        let Command::Help(all) = parse(["--help"]).unwrap() else {
+            panic!("not help");
+        };
+        assert!(all.contains("dms-refresh suggest") && all.contains("dms-refresh validate"));
+        assert_eq!(
+            parse(["suggest", "-h"]).unwrap(),
+            Command::Help(SUGGEST_USAGE.to_string())
+        );
         assert_eq!(parse(["--version"]).unwrap(), Command::Version);
     }
 }

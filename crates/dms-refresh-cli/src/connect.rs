@@ -1,16 +1,17 @@
-//! Opening one read-only connection from `--url` or `--secret-file`. Error
-//! messages name the engine, host, port and database, never the password.
+//! Connecting from `--url` or `--secret-file`: one read-only connection for
+//! `suggest`, a masking [`Target`] for `validate`. Error messages name the
+//! engine, host, port and database, never the password.
 
 use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
-use masking::{DbCredentials, Dialect};
+use masking::{ConnectOptions, DbCredentials, Dialect, Target};
 use sqlx::Connection;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlSslMode};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 
-use crate::args::{Source, SuggestArgs, Tls};
+use crate::args::{ConnArgs, Source, Tls};
 
 /// Longest a sampling or catalog query may run on PostgreSQL.
 const STATEMENT_TIMEOUT: &str = "60s";
@@ -50,8 +51,43 @@ enum Options {
 }
 
 /// Connect as the arguments say.
-pub async fn connect(args: &SuggestArgs) -> Result<Conn, String> {
-    let options = match &args.source {
+pub async fn connect(args: &ConnArgs) -> Result<Conn, String> {
+    open(options(args)?).await
+}
+
+/// A masking [`Target`] as the arguments say (`validate`: the masking crate
+/// runs its checks on its own connection). Nothing is set read-only here:
+/// the masking crate keeps its reads in a read-only transaction and compiles
+/// the run's statements in rolled-back ones.
+pub async fn target(args: &ConnArgs) -> Result<Target, String> {
+    let (options, place) = match options(args)? {
+        Options::My(o) => {
+            let place = describe(Dialect::MySql, o.get_host(), o.get_port(), o.get_database());
+            (ConnectOptions::MySql(o), place)
+        }
+        Options::Pg(o) => {
+            let place = describe(
+                Dialect::Postgres,
+                o.get_host(),
+                o.get_port(),
+                o.get_database(),
+            );
+            let o = o.application_name("dms-refresh-validate");
+            (ConnectOptions::Postgres(o), place)
+        }
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, Target::connect_with(options)).await {
+        // The error names host, port and database, never the password.
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err(format!(
+            "cannot connect to {place}: no answer within {} seconds",
+            CONNECT_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+fn options(args: &ConnArgs) -> Result<Options, String> {
+    Ok(match &args.source {
         Source::Url(url) => from_url(url, args.engine, args.tls)?,
         Source::SecretFile(path) => {
             let json = std::fs::read_to_string(path)
@@ -60,8 +96,7 @@ pub async fn connect(args: &SuggestArgs) -> Result<Conn, String> {
                 .map_err(|e| format!("--secret-file {}: {e}", path.display()))?;
             from_credentials(&creds, args.engine, args.tls.unwrap_or(Tls::Require))?
         }
-    };
-    open(options).await
+    })
 }
 
 fn engine_of_url(url: &str) -> Result<Dialect, String> {

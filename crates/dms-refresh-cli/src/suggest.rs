@@ -94,7 +94,7 @@ pub async fn run(args: &SuggestArgs) -> Result<Report, String> {
         Some(path) => Some(Rules::load(path).map_err(|e| format!("bad rules file: {e}"))?),
         None => None,
     };
-    let mut conn = connect::connect(args).await?;
+    let mut conn = connect::connect(&args.conn).await?;
     let result = scan(&mut conn, args, rules.as_ref()).await;
     conn.close().await;
     result
@@ -102,7 +102,7 @@ pub async fn run(args: &SuggestArgs) -> Result<Report, String> {
 
 async fn resolve_schema(conn: &mut Conn, args: &SuggestArgs) -> Result<String, String> {
     let read_err = |e: sqlx::Error| format!("cannot read the catalog: {e}");
-    let schema = match &args.schema {
+    let schema = match &args.conn.schema {
         Some(s) => s.clone(),
         None => catalog::default_schema(conn)
             .await

@@ -3,15 +3,12 @@
 //! operator would, and its exit status, findings, fragment and output are
 //! checked.
 
-// Test helpers outside #[test] functions are test code too.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use common::{Customer, Run, TestDb, base_url, create_schema, customers, dms_refresh, secrets};
+use crate::common::{
+    Customer, Run, TestDb, base_url, create_schema, customers, dms_refresh, secrets,
+};
 use masking::Dialect;
 use serde_json::{Value, json};
 

@@ -77,6 +77,43 @@ fn exec_at(rt: &Runtime, d: Dialect, url: &str, sql: &str) -> Result<(), String>
     })
 }
 
+/// The first column of every row of `sql`, run on `url`, as text.
+fn query_text(rt: &Runtime, d: Dialect, url: &str, sql: &str) -> Result<Vec<String>, String> {
+    rt.block_on(async {
+        let text = |v: Option<String>| v.unwrap_or_else(|| "NULL".into());
+        match d {
+            Dialect::MySql => {
+                let pool = MySqlPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let r = sqlx::query_scalar::<_, Option<String>>(AssertSqlSafe(sql.to_string()))
+                    .fetch_all(&pool)
+                    .await;
+                pool.close().await;
+                r.map(|v| v.into_iter().map(text).collect())
+                    .map_err(|e| e.to_string())
+            }
+            Dialect::Postgres => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let r = sqlx::query_scalar::<_, Option<String>>(AssertSqlSafe(sql.to_string()))
+                    .fetch_all(&pool)
+                    .await;
+                pool.close().await;
+                r.map(|v| v.into_iter().map(text).collect())
+                    .map_err(|e| e.to_string())
+            }
+        }
+    })
+}
+
 /// A fresh database: on MySQL the database is the scanned schema; on
 /// PostgreSQL the schema `crm` inside it is.
 #[derive(Debug)]
@@ -91,7 +128,7 @@ pub struct TestDb {
 
 impl TestDb {
     pub fn new(d: Dialect) -> TestDb {
-        let name = unique("dmsr_suggest");
+        let name = unique("dmsr_cli");
         let rt = runtime();
         let (admin, create) = match d {
             Dialect::MySql => (
@@ -139,6 +176,15 @@ impl TestDb {
     pub fn exec(&self, sql: &str) {
         if let Err(e) = exec_at(&runtime(), self.d, &self.rt_url, sql) {
             panic!("{sql}: {e}");
+        }
+    }
+
+    /// The first column of every row of `sql` as text (`NULL` for NULL);
+    /// panics with the error.
+    pub fn rows_text(&self, sql: &str) -> Vec<String> {
+        match query_text(&runtime(), self.d, &self.rt_url, sql) {
+            Ok(rows) => rows,
+            Err(e) => panic!("{sql}: {e}"),
         }
     }
 
