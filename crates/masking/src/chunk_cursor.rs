@@ -19,13 +19,21 @@
 //!   cursor keeps the ids of the transactions of the committed chunks and a
 //!   chunk skips the row versions they wrote (`xmin`). The rewrite's copy
 //!   reads quarantine and never writes it: it needs no such list.
+//!   Positions hold only while the table keeps its storage: the cursor
+//!   keeps the table's file node from the first visit, and a chunk that
+//!   finds another one (the table was rewritten by `VACUUM FULL`,
+//!   `CLUSTER`, a rewriting `ALTER TABLE` or `TRUNCATE`, which give every
+//!   row a new position) fails the run permanently instead of guessing
+//!   which rows were done.
 
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 use crate::chunk_checks::Written;
 use crate::chunk_key::{ChunkKey, KeyColumn};
-use crate::chunk_sql::{CURRENT_XID_SQL, PAGES_SQL, keyset_bound, keyset_range, page_range};
+use crate::chunk_sql::{
+    CURRENT_XID_SQL, FILENODE_SQL, PAGES_SQL, keyset_bound, keyset_range, page_range,
+};
 use crate::db::{Bind, Conn, Val};
 use crate::error::MaskError;
 use crate::progress::{At, ChunkWork, ChunkedStatement, Clock, ProgressLog, in_tx};
@@ -43,7 +51,8 @@ pub(crate) enum Cursor {
         key: Vec<String>,
         after: Option<Vec<String>>,
     },
-    /// `{"pages":{"next":0,"end":2500,"per_chunk":250,"skip_xids":[]}}`.
+    /// `{"pages":{"next":0,"end":2500,"per_chunk":250,"skip_xids":[],
+    /// "filenode":"16391"}}`.
     Pages {
         /// First page of the next chunk.
         next: u64,
@@ -53,6 +62,10 @@ pub(crate) enum Cursor {
         per_chunk: u64,
         /// In place: the transactions of the committed chunks.
         skip_xids: Vec<String>,
+        /// The table's file node at the first visit (`None` in cursors
+        /// stored before it was kept: not checked).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filenode: Option<String>,
     },
 }
 
@@ -91,11 +104,15 @@ pub(crate) async fn first_cursor(
                 .and_then(|p| u64::try_from(p).ok())
                 .unwrap_or(0);
             let rows = u64::try_from(rows_before).unwrap_or(1).max(1);
+            let filenode = filenode(conn, source)
+                .await
+                .map_err(MaskError::db(format!("reading the file node of {source}")))?;
             Cursor::Pages {
                 next: 0,
                 end,
                 per_chunk: per_chunk(chunk_size, end, rows),
                 skip_xids: Vec::new(),
+                filenode,
             }
         }
         ChunkKey::Keyset(cols) => Cursor::Keyset {
@@ -108,6 +125,39 @@ pub(crate) async fn first_cursor(
             )));
         }
     })
+}
+
+/// The file node of `table` (PostgreSQL), as text.
+async fn filenode(conn: &mut Conn, table: &TableRef) -> Result<Option<String>, sqlx::Error> {
+    let rows = conn
+        .rows(FILENODE_SQL, &[Bind::Str(&table.quoted(Dialect::Postgres))])
+        .await?;
+    Ok(rows.first().and_then(|r| r.first()).and_then(Val::text))
+}
+
+/// Fails when `table` no longer has the file node `kept` at the first visit.
+/// Called after a chunk's statement, whose lock keeps the table from being
+/// rewritten until the chunk commits.
+async fn check_filenode(
+    conn: &mut Conn,
+    table: &TableRef,
+    kept: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let Some(kept) = kept else {
+        return Ok(());
+    };
+    let now = filenode(conn, table).await?;
+    if now.as_deref() == Some(kept) {
+        return Ok(());
+    }
+    Err(sqlx::Error::Decode(
+        format!(
+            "{table} was rewritten since its chunks started (VACUUM FULL, CLUSTER, a rewriting ALTER TABLE or TRUNCATE): \
+             the heap-page positions kept in the progress row no longer name the same rows, so the rest of the step \
+             cannot tell which rows were done; reload the target (reload-target) and start a new run"
+        )
+        .into(),
+    ))
 }
 
 /// Pages per chunk for about `chunk_size` rows, at least one.
@@ -203,6 +253,7 @@ pub(crate) async fn run_pages<W: ChunkWork>(
                     end,
                     per_chunk,
                     mut skip_xids,
+                    filenode,
                 } = Cursor::parse(prog.cursor.as_deref())?
                 else {
                     return Err(sqlx::Error::Decode("not a page cursor".into()));
@@ -212,6 +263,7 @@ pub(crate) async fn run_pages<W: ChunkWork>(
                 if next < end {
                     let rows = page_range(next, to, &skip_xids);
                     w = stmt.work.apply(conn, Some(&rows)).await?;
+                    check_filenode(conn, stmt.source, filenode.as_deref()).await?;
                     if stmt.rewrites_source && w.rows > 0 {
                         let xid = conn.rows(CURRENT_XID_SQL, &[]).await?;
                         if let Some(x) = xid.first().and_then(|r| r.first()).and_then(Val::text) {
@@ -225,6 +277,7 @@ pub(crate) async fn run_pages<W: ChunkWork>(
                     end,
                     per_chunk,
                     skip_xids,
+                    filenode,
                 };
                 let chunk = i64::from(next < end);
                 let at = At::Cursor(&cursor.to_json());
@@ -265,12 +318,18 @@ mod tests {
             end: 2500,
             per_chunk: 250,
             skip_xids: vec!["731".into()],
+            filenode: Some("16391".into()),
         };
         assert_eq!(
             p.to_json(),
-            r#"{"pages":{"next":0,"end":2500,"per_chunk":250,"skip_xids":["731"]}}"#
+            r#"{"pages":{"next":0,"end":2500,"per_chunk":250,"skip_xids":["731"],"filenode":"16391"}}"#
         );
         assert_eq!(Cursor::parse(Some(&p.to_json())).unwrap(), p);
+        let before_filenodes = r#"{"pages":{"next":0,"end":2500,"per_chunk":250,"skip_xids":[]}}"#;
+        assert!(matches!(
+            Cursor::parse(Some(before_filenodes)).unwrap(),
+            Cursor::Pages { filenode: None, .. }
+        ));
         assert!(Cursor::parse(Some("[\"7\"]")).is_err());
         assert!(Cursor::parse(None).is_err());
     }

@@ -222,6 +222,10 @@ pub(crate) fn page_range(from: u64, to: u64, skip_xids: &[String]) -> Filter {
 pub(crate) const PAGES_SQL: &str =
     "SELECT (pg_relation_size(CAST($1 AS regclass)) / current_setting('block_size')::int8)::int8";
 
+/// PostgreSQL: the file node of a table, which changes when its storage is
+/// rewritten (binds: the quoted table name).
+pub(crate) const FILENODE_SQL: &str = "SELECT pg_relation_filenode(CAST($1 AS regclass))::text";
+
 /// PostgreSQL: the (32-bit) id of the current transaction, as text.
 pub(crate) const CURRENT_XID_SQL: &str = "SELECT xid(pg_current_xact_id())::text";
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::chunk_key::{ChunkKey, chunk_key, pages_supported};
+use crate::chunk_key::{ChunkKey, chunk_key, in_place, pages_supported};
 use crate::constraints::unique_conflicts;
 use crate::db::{Bind, Conn};
 use crate::error::MaskError;
@@ -47,6 +47,8 @@ pub(crate) struct TablePlan {
     pub columns: Vec<ColumnPlan>,
     /// How the table is cut into chunks (see [`crate::chunk_key`]).
     pub chunk_key: ChunkKey,
+    /// How the in-place `UPDATE` cuts it ([`crate::chunk_key::in_place`]).
+    pub in_place_key: ChunkKey,
     /// PostgreSQL: the leaf partitions of a partitioned table, masked one by
     /// one (see [`crate::partitions`]); empty otherwise.
     pub partitions: Vec<TableRef>,
@@ -261,6 +263,7 @@ pub(crate) async fn build_plan(
             tref,
             rules: t.clone(),
             columns,
+            in_place_key: in_place(&chunk_key, pages),
             chunk_key,
             partitions: Vec::new(),
         });

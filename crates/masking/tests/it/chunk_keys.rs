@@ -3,7 +3,9 @@
 //! masked in place and rewritten across several invocations; a unique NOT
 //! NULL index as the key; tables without a key (MySQL: one statement and a
 //! warning; PostgreSQL: heap pages); a control table of the previous
-//! version is migrated.
+//! version is migrated. In place on PostgreSQL, a keyset key gives way to
+//! heap pages, and a table rewritten between two chunks fails the run
+//! instead of being masked by positions that no longer hold.
 //!
 //! Every table has `n` masked with the raw SQL `{column} + 1` next to an
 //! unmasked copy `orig`: a row masked twice has `orig + 2`, a row never
@@ -125,6 +127,15 @@ async fn assert_masked_once(db: &TestDb, schema: &str, table: &str, rows: u64, s
     }
 }
 
+/// The kind of chunks an in-place run of a keyset-keyed table uses: heap
+/// pages on PostgreSQL (14+, as tested), the key on MySQL.
+fn in_place_cursor_prefix(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Postgres => r#"{"pages":"#,
+        Dialect::MySql => r#"{"keyset":"#,
+    }
+}
+
 /// Run `next` until the run is complete; returns the last report and the
 /// number of invocations.
 async fn until_complete<F, Fut>(mut next: F) -> (RunReport, u32)
@@ -206,6 +217,8 @@ async fn big_table_across_invocations(d: Dialect, shape: Shape) {
     })
     .await;
     let masked = t0.elapsed();
+    let cursor = cursor_of(&db, &format!("mask:{in_place}.big")).await;
+    assert!(cursor.starts_with(in_place_cursor_prefix(d)), "{cursor}");
     assert_eq!(rep.tables[0].chunks, BIG / BIG_CHUNK, "{rep:?}");
     assert_eq!(rep.tables[0].rows_masked, BIG, "{rep:?}");
     assert_eq!(rep.tables[0].rows_after, Some(BIG), "{rep:?}");
@@ -398,7 +411,12 @@ async fn unique_index_and_keyless_tables(d: Dialect) {
             .unwrap()
     })
     .await;
-    assert_eq!(chunks_of(&rep, "unique_code"), UNIQUE_CODE / 100, "{rep:?}");
+    let cursor = cursor_of(&db, &format!("mask:{here}.unique_code")).await;
+    assert!(cursor.starts_with(in_place_cursor_prefix(d)), "{cursor}");
+    match d {
+        Dialect::MySql => assert_eq!(chunks_of(&rep, "unique_code"), UNIQUE_CODE / 100),
+        Dialect::Postgres => assert!(chunks_of(&rep, "unique_code") >= 5, "{rep:?}"),
+    }
     let masked_whole = rep
         .warnings
         .iter()
@@ -478,16 +496,12 @@ async fn previous_control_table_is_migrated(d: Dialect) {
         "{rep:?}"
     );
     let progress = db.control_table("table_progress");
-    let cursor = db
-        .col(&format!(
-            "SELECT last_key_text FROM {progress} WHERE step = 'mask:{here}.big'"
-        ))
-        .await;
-    let cursor = cursor[0].as_deref().unwrap();
-    assert!(
-        cursor.starts_with(r#"{"keyset":{"key":["region","name"],"after":["#),
-        "{cursor}"
-    );
+    let cursor = cursor_of(&db, &format!("mask:{here}.big")).await;
+    let expected = match d {
+        Dialect::MySql => r#"{"keyset":{"key":["region","name"],"after":["#,
+        Dialect::Postgres => r#"{"pages":{"next":"#,
+    };
+    assert!(cursor.starts_with(expected), "{cursor}");
     let earlier = db
         .rows(&format!(
             "SELECT {}, last_key_text FROM {progress} WHERE run_id = 'earlier'",
@@ -497,7 +511,11 @@ async fn previous_control_table_is_migrated(d: Dialect) {
     assert_eq!(earlier, [[Some("1000".to_string()), None]]);
     let rep = db.target.run("migrated", &r, &salt(), far()).await.unwrap();
     assert_eq!(rep.outcome, RunOutcome::Complete, "{rep:?}");
-    assert_eq!(rep.tables[0].chunks, 10, "{rep:?}");
+    let chunks = match d {
+        Dialect::MySql => 10,
+        Dialect::Postgres => pages_chunks(&cursor),
+    };
+    assert_eq!(rep.tables[0].chunks, chunks, "{rep:?}");
     assert_masked_once(&db, &here, "big", 1000, 97).await;
     db.cleanup().await;
 }
@@ -510,4 +528,62 @@ async fn previous_control_table_is_migrated_mysql() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn previous_control_table_is_migrated_postgres() {
     previous_control_table_is_migrated(Dialect::Postgres).await;
+}
+
+/// PostgreSQL in place: heap-page positions hold only while the table keeps
+/// its storage. A table rewritten between two invocations (here `VACUUM
+/// FULL`, which packs the rows into new pages) fails the run permanently,
+/// naming the way out, and no row is masked a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_rewritten_between_chunks_fails_the_run_postgres() {
+    let db = TestDb::new(Dialect::Postgres).await;
+    let here = default_schema(&db);
+    create_big(&db, &here, Shape::Uuid, 1000).await;
+    let r = rules(&big_rules().replace(
+        &format!("chunk_threshold = 1000\nchunk_size = {BIG_CHUNK}"),
+        "chunk_threshold = 10\nchunk_size = 100",
+    ));
+    db.begin("rewritten").await;
+    let first = db
+        .target
+        .run_with("rewritten", &r, &salt(), far(), stop_after(2))
+        .await
+        .unwrap();
+    assert!(
+        matches!(first.outcome, RunOutcome::Incomplete { .. }),
+        "{first:?}"
+    );
+    let cursor = cursor_of(&db, &format!("mask:{here}.big")).await;
+    assert!(cursor.contains(r#""filenode":""#), "{cursor}");
+    let masked_sql = format!("SELECT COUNT(*) FROM {here}.big WHERE n = orig + 1");
+    let masked = db.count(&masked_sql).await;
+    assert!(masked > 0, "the first invocation masked rows");
+
+    db.exec(&format!("VACUUM FULL {here}.big")).await;
+    let e = db
+        .target
+        .run("rewritten", &r, &salt(), far())
+        .await
+        .unwrap_err();
+    assert!(e.is_permanent(), "{e}");
+    let message = e.to_string();
+    assert!(
+        message.contains("was rewritten since its chunks started")
+            && message.contains("reload-target"),
+        "{message}"
+    );
+    assert_eq!(
+        db.count(&format!(
+            "SELECT COUNT(*) FROM {here}.big WHERE n > orig + 1"
+        ))
+        .await,
+        0,
+        "no row masked twice"
+    );
+    assert_eq!(
+        db.count(&masked_sql).await,
+        masked,
+        "the refused chunk was rolled back"
+    );
+    db.cleanup().await;
 }

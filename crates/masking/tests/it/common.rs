@@ -528,3 +528,29 @@ where
         })
         .collect()
 }
+
+/// The stored cursor of `step` (`last_key_text`).
+pub async fn cursor_of(db: &TestDb, step: &str) -> String {
+    let cursor = db
+        .col(&format!(
+            "SELECT last_key_text FROM {} WHERE step = '{step}'",
+            db.control_table("table_progress")
+        ))
+        .await;
+    cursor
+        .first()
+        .cloned()
+        .flatten()
+        .unwrap_or_else(|| panic!("no cursor for step {step}"))
+}
+
+/// The chunks of a page cursor: its pages, `per_chunk` at a time.
+pub fn pages_chunks(cursor: &str) -> u64 {
+    let v: serde_json::Value = serde_json::from_str(cursor).unwrap();
+    let field = |f: &str| {
+        v["pages"][f]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{f} in {cursor}"))
+    };
+    field("end").div_ceil(field("per_chunk"))
+}
