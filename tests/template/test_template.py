@@ -5,6 +5,9 @@ are rejected."""
 from __future__ import annotations
 
 import itertools
+import json
+import re
+import subprocess
 from typing import Any, Callable
 
 import pytest
@@ -264,18 +267,98 @@ def test_parameter_constraints_reject_bad_values(
     assert [v.split(":")[0] for v in violations] == [expected]
 
 
-@pytest.mark.parametrize("env", ["default", "prod"])
-def test_samconfig_examples_deploy(env: str) -> None:
-    config = tomllib.loads((REPO / "samconfig.toml").read_text())
-    assert config[env]["validate"]["parameters"]["lint"] is True
-    assert config[env]["build"]["parameters"] == {"cached": False, "parallel": False}
-    deploy_params = config[env]["deploy"]["parameters"]
+SAMCONFIG = REPO / "samconfig.toml"
+EXAMPLE_ENVIRONMENTS = ["example-dev", "example-prod"]
+# AWS's documentation example account ids: the only accounts samconfig.toml may name.
+EXAMPLE_ACCOUNTS = {"111122223333", "444455556666"}
+# What every sam command of an environment must agree on, so only the global table sets it.
+GLOBAL_ONLY = {"region", "stack_name", "parameter_overrides"}
+
+
+def _samconfig() -> dict[str, Any]:
+    return tomllib.loads(SAMCONFIG.read_text())
+
+
+def test_samconfig_has_a_default_and_only_example_environments_besides() -> None:
+    config = _samconfig()
+    assert sorted(k for k in config if k != "version") == sorted(["default", *EXAMPLE_ENVIRONMENTS])
+
+
+@pytest.mark.parametrize("env", ["default", *EXAMPLE_ENVIRONMENTS])
+def test_samconfig_environment_sets_region_and_architecture_once(env: str) -> None:
+    table = _samconfig()[env]
+    shared = table["global"]["parameters"]
+    assert re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d+", shared["region"])
+    architectures = load_template()["Parameters"]["Architecture"]["AllowedValues"]
+    assert shared["parameter_overrides"]["Architecture"] in architectures
+    for command, sections in table.items():
+        if command != "global":
+            repeated = GLOBAL_ONLY & set(sections["parameters"])
+            assert not repeated, f"[{env}.{command}.parameters] repeats {sorted(repeated)}, set in global"
+    assert table["validate"]["parameters"]["lint"] is True
+    assert table["build"]["parameters"] == {"cached": False, "parallel": False}
+    deploy_params = table["deploy"]["parameters"]
     assert deploy_params["resolve_s3"] is True
     assert "CAPABILITY_IAM" in deploy_params["capabilities"]
-    overrides = {k: str(v) for k, v in deploy_params["parameter_overrides"].items()}
+
+
+def test_samconfig_default_names_no_arn() -> None:
+    default = _samconfig()["default"]
+    assert default["global"]["parameters"]["parameter_overrides"] == {"Architecture": "x86_64"}
+    assert "arn:" not in json.dumps(default)
+
+
+@pytest.mark.parametrize("env", EXAMPLE_ENVIRONMENTS)
+def test_samconfig_examples_deploy(env: str) -> None:
+    overrides = {
+        k: str(v) for k, v in _samconfig()[env]["global"]["parameters"]["parameter_overrides"].items()
+    }
     template = load_template()
     assert parameter_violations(template, overrides) == []
     assert rule_violations(template, overrides) == []
+    accounts = set(re.findall(r"arn:aws:[a-z-]+:[a-z0-9-]*:(\d{12}):", json.dumps(overrides)))
+    assert accounts and accounts <= EXAMPLE_ACCOUNTS, f"not an example account: {accounts - EXAMPLE_ACCOUNTS}"
+
+
+def test_samconfig_states_the_pinned_sam_cli_as_its_minimum() -> None:
+    pinned = re.search(
+        r"^aws-sam-cli==(\S+)$", (REPO / "tests/template/requirements-sam.txt").read_text(), re.M
+    )
+    assert pinned is not None
+    assert f"# Minimum AWS SAM CLI version: {pinned.group(1)}," in SAMCONFIG.read_text()
+
+
+SAM_PYTHON = REPO / ".venv-sam" / "bin" / "python"
+# Resolves each command's configuration with the SAM CLI's own reader (global merged
+# under the command's table), as `sam <command> --config-env <env>` would see it.
+_RESOLVE = """
+import json, sys
+from samcli.cli.types import CfnParameterOverridesType
+from samcli.lib.config.samconfig import SamConfig
+conf = SamConfig(sys.argv[1], "samconfig.toml")
+out = {}
+for env in sys.argv[2:]:
+    for cmd in ("build", "deploy", "sync", "logs", "delete"):
+        cfg = dict(conf.get_all([cmd], "parameters", env=env))
+        overrides = CfnParameterOverridesType().convert(cfg.get("parameter_overrides", {}), None, None)
+        out[f"{env} {cmd}"] = [cfg.get("region"), cfg.get("stack_name"), overrides.get("Architecture")]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(not SAM_PYTHON.exists(), reason="needs .venv-sam (scripts/check-template.sh creates it)")
+def test_sam_cli_resolves_one_region_stack_and_architecture_per_environment() -> None:
+    envs = ["default", *EXAMPLE_ENVIRONMENTS]
+    result = subprocess.run(
+        [str(SAM_PYTHON), "-c", _RESOLVE, str(REPO), *envs], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    resolved = json.loads(result.stdout)
+    for env in envs:
+        shared = _samconfig()[env]["global"]["parameters"]
+        expected = [shared["region"], shared["stack_name"], shared["parameter_overrides"]["Architecture"]]
+        for cmd in ("build", "deploy", "sync", "logs", "delete"):
+            assert resolved[f"{env} {cmd}"] == expected, f"sam {cmd} --config-env {env}"
 
 
 def test_readme_documents_every_parameter() -> None:
