@@ -35,9 +35,16 @@ WILDCARD_ACTIONS = {
     "dms:DescribeEventSubscriptions",
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
 }
-# Only with SubnetIds: Lambda's ENI management, through this AWS managed policy.
-VPC_MANAGED_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+# Only with SubnetIds: the network interfaces Lambda manages for the post-processor.
+VPC_ENI_ACTIONS = {
+    "ec2:CreateNetworkInterface",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+}
 
 STARTER_ACTIONS = {
     "logs:CreateLogStream",
@@ -72,6 +79,9 @@ POST_PROCESSOR_ACTIONS = {
     "lambda:InvokeFunction",
     "sqs:SendMessage",
     "kms:Decrypt",
+    *VPC_ENI_ACTIONS,
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
 }
 
 
@@ -451,6 +461,10 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
             "sqs:SendMessage": [dlq_arn],
             "sns:Publish": [notif_topic] if has_topic else None,
             "kms:Decrypt": [params["SecretsKmsKeyArn"]] if params["SecretsKmsKeyArn"] else None,
+            **{action: sorted(
+                f"arn:aws:ec2:{REGION}:{ACCOUNT_ID}:{kind}/*"
+                for kind in ("network-interface", "subnet", "security-group")
+            ) if has_vpc else None for action in VPC_ENI_ACTIONS},
         },
     }
     allowed_actions = {"TaskStarterRole": STARTER_ACTIONS, "PostProcessorRole": POST_PROCESSOR_ACTIONS}
@@ -494,8 +508,8 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
         attached = [p["PolicyArn"] for p in aws.iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"]]
         # moto ignores ManagedPolicyArns: the resolved template says what would be attached.
         attached += w.resolved(role_logical).get("ManagedPolicyArns", [])
-        wanted = [VPC_MANAGED_POLICY] if (has_vpc and role_logical == "PostProcessorRole") else []
-        w.expect(f"{role_logical} attached managed policies", attached, wanted)
+        # None at all: the VPC permissions are inline, without the managed policy's logs on "*".
+        w.expect(f"{role_logical} attached managed policies", attached, [])
         trust = _policy_document(aws.iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"])
         w.expect(
             f"{role_logical} trust",

@@ -150,6 +150,12 @@ def _task_arns_dropped(t: dict[str, Any]) -> None:
     }
 
 
+def _vpc_managed_policy(t: dict[str, Any]) -> None:
+    resource(t, "PostProcessorRole")["ManagedPolicyArns"] = [
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+    ]
+
+
 BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "rule-name-typo": (_rule_name_typo, "post-processor env SCHEDULE_RULE_NAME"),
     "permission-on-wrong-topic": (_permission_on_wrong_topic, "post-processor SNS permission SourceArn"),
@@ -158,6 +164,7 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "subscription-on-arns": (_subscription_on_arns, "DMS event subscription SourceIds"),
     "starter-gets-secrets": (_starter_gets_secrets, "TaskStarterRole: unexpected action secretsmanager:GetSecretValue"),
     "task-arns-dropped": (_task_arns_dropped, "task-starter env DMS_TASK_ARNS"),
+    "vpc-managed-policy": (_vpc_managed_policy, "PostProcessorRole attached managed policies"),
 }
 
 
