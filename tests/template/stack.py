@@ -538,6 +538,9 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
         )
         w.expect("DMS event subscription enabled", p.get("Enabled"), True)
 
+    subscription_arns = [
+        f"arn:aws:dms:{REGION}:{ACCOUNT_ID}:es:{w.resolved(logical)['SubscriptionName']}" for logical in subs_
+    ]
     policies = removed.get("AWS::SNS::TopicPolicy", [])
     w.expect("SNS topic policies", len(policies), 1 if use_sns else 0)
     for logical in policies:
@@ -548,7 +551,8 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
             "DMS topic policy Allow statements",
             [(s.get("Principal"), s.get("Action"), s.get("Resource"), s.get("Condition")) for s in allows],
             [({"Service": "dms.amazonaws.com"}, "sns:Publish", dms_topic,
-              {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}})],
+              {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID},
+               "ArnEquals": {"aws:SourceArn": arn}}) for arn in subscription_arns],
         )
 
     queue_policies = removed.get("AWS::SQS::QueuePolicy", [])

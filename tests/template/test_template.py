@@ -156,6 +156,11 @@ def _vpc_managed_policy(t: dict[str, Any]) -> None:
     ]
 
 
+def _topic_open_to_any_subscription(t: dict[str, Any]) -> None:
+    statement = resource(t, "DmsEventTopicPolicy")["PolicyDocument"]["Statement"][0]
+    del statement["Condition"]["ArnEquals"]
+
+
 BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "rule-name-typo": (_rule_name_typo, "post-processor env SCHEDULE_RULE_NAME"),
     "permission-on-wrong-topic": (_permission_on_wrong_topic, "post-processor SNS permission SourceArn"),
@@ -165,6 +170,7 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "starter-gets-secrets": (_starter_gets_secrets, "TaskStarterRole: unexpected action secretsmanager:GetSecretValue"),
     "task-arns-dropped": (_task_arns_dropped, "task-starter env DMS_TASK_ARNS"),
     "vpc-managed-policy": (_vpc_managed_policy, "PostProcessorRole attached managed policies"),
+    "topic-open-to-any-subscription": (_topic_open_to_any_subscription, "DMS topic policy Allow statements"),
 }
 
 
