@@ -266,8 +266,14 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
     post = aws.awslambda.get_function_configuration(FunctionName=post_name)
     w.expect("starter function name", starter_name, f"{deployed.name}-task-starter")
     w.expect("post-processor function name", post_name, f"{deployed.name}-post-processor")
+    schedule_dlq_arn = w.queue_arn(phys["ScheduleDeadLetterQueue"])
     targets = aws.events.list_targets_by_rule(Rule=rule_name)["Targets"]
-    w.expect("rule targets", [t["Arn"] for t in targets], [starter["FunctionArn"]])
+    w.expect(
+        "rule targets (arn, dead letters, retries)",
+        [(t["Arn"], t.get("DeadLetterConfig", {}).get("Arn"), t.get("RetryPolicy")) for t in targets],
+        [(starter["FunctionArn"], schedule_dlq_arn,
+          {"MaximumRetryAttempts": 8, "MaximumEventAgeInSeconds": 3600})],
+    )
 
     # ---- the reconciler's schedule (SAM's Schedule event of PostProcessor)
     reconcile_name = phys.get("PostProcessorReconcile", "")
@@ -278,9 +284,14 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
         w.expect("reconcile rule state", reconcile.get("State"), "ENABLED")
         reconcile_targets = aws.events.list_targets_by_rule(Rule=reconcile_name)["Targets"]
         w.expect(
-            "reconcile rule targets (arn, input)",
-            [(t["Arn"], json.loads(t.get("Input", "null"))) for t in reconcile_targets],
-            [(post["FunctionArn"], {"operation": "reconcile"})],
+            "reconcile rule targets (arn, input, dead letters, retries)",
+            [
+                (t["Arn"], json.loads(t.get("Input", "null")), t.get("DeadLetterConfig", {}).get("Arn"),
+                 t.get("RetryPolicy"))
+                for t in reconcile_targets
+            ],
+            [(post["FunctionArn"], {"operation": "reconcile"}, schedule_dlq_arn,
+              {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 600})],
         )
 
     # ---- DMS events: an SNS topic with a DMS event subscription, or an EventBridge rule
@@ -555,19 +566,28 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
                "ArnEquals": {"aws:SourceArn": arn}}) for arn in subscription_arns],
         )
 
-    queue_policies = removed.get("AWS::SQS::QueuePolicy", [])
-    w.expect("SQS queue policies", len(queue_policies), 0 if use_sns else 1)
-    for logical in queue_policies:
+    # Which rules may send dead letters to which queue.
+    wanted_senders = {
+        phys["ScheduleDeadLetterQueue"]: sorted(
+            aws.events.describe_rule(Name=name)["Arn"] for name in (rule_name, reconcile_name) if name
+        ),
+    }
+    if dms_rule_name:
+        wanted_senders[phys["PostProcessorDeadLetterQueue"]] = [aws.events.describe_rule(Name=dms_rule_name)["Arn"]]
+    senders: dict[str, list[str]] = {}
+    for logical in removed.get("AWS::SQS::QueuePolicy", []):
         p = w.resolved(logical)
-        dlq = w.queue_arn(phys["PostProcessorDeadLetterQueue"])
-        w.expect("dead-letter queue policy queues", p.get("Queues"), [phys["PostProcessorDeadLetterQueue"]])
-        w.expect(
-            "dead-letter queue policy statements",
-            [(s.get("Effect"), s.get("Principal"), s.get("Action"), s.get("Resource"), s.get("Condition"))
-             for s in p["PolicyDocument"]["Statement"]],
-            [("Allow", {"Service": "events.amazonaws.com"}, "sqs:SendMessage", dlq,
-              {"ArnEquals": {"aws:SourceArn": aws.events.describe_rule(Name=dms_rule_name)["Arn"]}})],
-        )
+        queues = p.get("Queues", [])
+        w.expect(f"{logical} queues", len(queues), 1)
+        for s in p["PolicyDocument"]["Statement"]:
+            w.expect(
+                f"{logical} statement (effect, principal, action, resource)",
+                (s.get("Effect"), s.get("Principal"), s.get("Action"), s.get("Resource")),
+                ("Allow", {"Service": "events.amazonaws.com"}, "sqs:SendMessage", w.queue_arn(queues[0])),
+            )
+            arns = s.get("Condition", {}).get("ArnEquals", {}).get("aws:SourceArn", [])
+            senders.setdefault(queues[0], []).extend(arns if isinstance(arns, list) else [arns])
+    w.expect("dead-letter queue senders", {q: sorted(a) for q, a in senders.items()}, wanted_senders)
 
     invoke_configs = removed.get("AWS::Lambda::EventInvokeConfig", [])
     w.expect("EventInvokeConfigs", len(invoke_configs), 1)
@@ -590,6 +610,8 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
             ("AWS/Lambda", "Errors", (("FunctionName", starter_name),)),
             ("AWS/Lambda", "Errors", (("FunctionName", post_name),)),
             ("AWS/SQS", "ApproximateNumberOfMessagesVisible", (("QueueName", dlq_name),)),
+            ("AWS/SQS", "ApproximateNumberOfMessagesVisible",
+             (("QueueName", phys["ScheduleDeadLetterQueue"].rsplit("/", 1)[-1]),)),
         ]),
     )
 

@@ -161,6 +161,10 @@ def _topic_open_to_any_subscription(t: dict[str, Any]) -> None:
     del statement["Condition"]["ArnEquals"]
 
 
+def _schedule_without_dead_letters(t: dict[str, Any]) -> None:
+    del resource(t, "TaskStarterSchedule")["Targets"][0]["DeadLetterConfig"]
+
+
 BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "rule-name-typo": (_rule_name_typo, "post-processor env SCHEDULE_RULE_NAME"),
     "permission-on-wrong-topic": (_permission_on_wrong_topic, "post-processor SNS permission SourceArn"),
@@ -171,6 +175,7 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "task-arns-dropped": (_task_arns_dropped, "task-starter env DMS_TASK_ARNS"),
     "vpc-managed-policy": (_vpc_managed_policy, "PostProcessorRole attached managed policies"),
     "topic-open-to-any-subscription": (_topic_open_to_any_subscription, "DMS topic policy Allow statements"),
+    "schedule-without-dead-letters": (_schedule_without_dead_letters, "rule targets (arn, dead letters, retries)"),
 }
 
 
