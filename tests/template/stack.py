@@ -154,13 +154,25 @@ def deploy(
         ]
         raise AssertionError(f"stack {stack_name} ended {status}:\n" + "\n".join(reasons))
     resources = aws.cloudformation.list_stack_resources(StackName=stack_id)["StackResourceSummaries"]
-    physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources}
-    missing = set(deployable["Resources"]) - set(physical)
-    conditional = {
-        k for k, r in deployable["Resources"].items() if "Condition" in r
-    }
-    assert not (missing - conditional), f"resources not created by moto: {sorted(missing - conditional)}"
+    # moto lists each resource whose Condition is false as an entry with empty ids.
+    physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources if r["LogicalResourceId"]}
+    wanted = created_resources(deployable, params)
+    assert set(physical) == wanted, (
+        f"moto created {sorted(set(physical) - wanted)} beyond the resources whose condition holds, "
+        f"and not {sorted(wanted - set(physical))}"
+    )
     return Deployed(stack_name, params, translated, removed, physical, stack_id)
+
+
+def created_resources(template: dict[str, Any], params: dict[str, str]) -> set[str]:
+    """The logical ids CloudFormation creates from `template` with `params`: those
+    without a Condition or whose Condition holds."""
+    conditions = Evaluator(template, params, pseudo={"AWS::Region": REGION, "AWS::AccountId": ACCOUNT_ID})
+    return {
+        logical
+        for logical, res in template["Resources"].items()
+        if "Condition" not in res or conditions.condition(res["Condition"])
+    }
 
 
 class Wiring:
