@@ -397,8 +397,8 @@ print(json.dumps(out))
 """
 
 
-@pytest.mark.skipif(not SAM_PYTHON.exists(), reason="needs .venv-sam (scripts/check-template.sh creates it)")
 def test_sam_cli_resolves_one_region_stack_and_architecture_per_environment() -> None:
+    assert SAM_PYTHON.exists(), "needs .venv-sam with the SAM CLI: run bash scripts/check-template.sh"
     envs = ["default", *EXAMPLE_ENVIRONMENTS]
     result = subprocess.run(
         [str(SAM_PYTHON), "-c", _RESOLVE, str(REPO), *envs], capture_output=True, text=True, timeout=120
