@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the AWS SAM application (template.yaml, samconfig.toml, rules/):
 #   1. sam validate --lint            (SAM's schema + cfn-lint)
-#   2. cfn-lint template.yaml
+#   2. cfn-lint template.yaml         (with the serverless rules of cfn-lint-serverless; a finding
+#                                     the template accepts is ignored on its resource, with the reason)
 #   3. sam build (x86_64)             (cargo lambda build of both functions, release),
 #                                     then the zipped size of every artifact
 #   4. pytest tests/template          (transform with aws-sam-translator, create the
@@ -11,7 +12,7 @@
 #
 # Tools come only from two project-local virtualenvs, created or updated here:
 #   .venv      scripts/setup-venv.sh, tools/requirements.txt (moto, cargo-lambda + zig, aws-sam-translator,
-#              cfn-lint, pytest), shared with the other test scripts
+#              cfn-lint, cfn-lint-serverless, pytest), shared with the other test scripts
 #   .venv-sam  tests/template/requirements-sam.txt (aws-sam-cli), separate because
 #              aws-sam-cli pins older boto3/botocore/click/pydantic than moto runs on
 #
@@ -25,7 +26,7 @@ BUILD=1
 for arg in "$@"; do
     case "$arg" in
         --no-build) BUILD=0 ;;
-        -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "unknown argument: $arg" >&2; exit 2 ;;
     esac
 done
@@ -123,7 +124,8 @@ sam_build() {
 }
 
 step "sam validate --lint" sam validate --lint --template-file template.yaml
-step "cfn-lint template.yaml" cfn-lint template.yaml
+step "cfn-lint template.yaml (+ serverless rules)" \
+    cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 if ((BUILD)); then
     step "sam build (x86_64) + artifact sizes" sam_build
 fi

@@ -35,9 +35,16 @@ WILDCARD_ACTIONS = {
     "dms:DescribeEventSubscriptions",
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
 }
-# Only with SubnetIds: Lambda's ENI management, through this AWS managed policy.
-VPC_MANAGED_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+# Only with SubnetIds: the network interfaces Lambda manages for the post-processor.
+VPC_ENI_ACTIONS = {
+    "ec2:CreateNetworkInterface",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+}
 
 STARTER_ACTIONS = {
     "logs:CreateLogStream",
@@ -72,6 +79,9 @@ POST_PROCESSOR_ACTIONS = {
     "lambda:InvokeFunction",
     "sqs:SendMessage",
     "kms:Decrypt",
+    *VPC_ENI_ACTIONS,
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
 }
 
 
@@ -144,13 +154,25 @@ def deploy(
         ]
         raise AssertionError(f"stack {stack_name} ended {status}:\n" + "\n".join(reasons))
     resources = aws.cloudformation.list_stack_resources(StackName=stack_id)["StackResourceSummaries"]
-    physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources}
-    missing = set(deployable["Resources"]) - set(physical)
-    conditional = {
-        k for k, r in deployable["Resources"].items() if "Condition" in r
-    }
-    assert not (missing - conditional), f"resources not created by moto: {sorted(missing - conditional)}"
+    # moto lists each resource whose Condition is false as an entry with empty ids.
+    physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in resources if r["LogicalResourceId"]}
+    wanted = created_resources(deployable, params)
+    assert set(physical) == wanted, (
+        f"moto created {sorted(set(physical) - wanted)} beyond the resources whose condition holds, "
+        f"and not {sorted(wanted - set(physical))}"
+    )
     return Deployed(stack_name, params, translated, removed, physical, stack_id)
+
+
+def created_resources(template: dict[str, Any], params: dict[str, str]) -> set[str]:
+    """The logical ids CloudFormation creates from `template` with `params`: those
+    without a Condition or whose Condition holds."""
+    conditions = Evaluator(template, params, pseudo={"AWS::Region": REGION, "AWS::AccountId": ACCOUNT_ID})
+    return {
+        logical
+        for logical, res in template["Resources"].items()
+        if "Condition" not in res or conditions.condition(res["Condition"])
+    }
 
 
 class Wiring:
@@ -256,8 +278,14 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
     post = aws.awslambda.get_function_configuration(FunctionName=post_name)
     w.expect("starter function name", starter_name, f"{deployed.name}-task-starter")
     w.expect("post-processor function name", post_name, f"{deployed.name}-post-processor")
+    schedule_dlq_arn = w.queue_arn(phys["ScheduleDeadLetterQueue"])
     targets = aws.events.list_targets_by_rule(Rule=rule_name)["Targets"]
-    w.expect("rule targets", [t["Arn"] for t in targets], [starter["FunctionArn"]])
+    w.expect(
+        "rule targets (arn, dead letters, retries)",
+        [(t["Arn"], t.get("DeadLetterConfig", {}).get("Arn"), t.get("RetryPolicy")) for t in targets],
+        [(starter["FunctionArn"], schedule_dlq_arn,
+          {"MaximumRetryAttempts": 8, "MaximumEventAgeInSeconds": 3600})],
+    )
 
     # ---- the reconciler's schedule (SAM's Schedule event of PostProcessor)
     reconcile_name = phys.get("PostProcessorReconcile", "")
@@ -268,9 +296,14 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
         w.expect("reconcile rule state", reconcile.get("State"), "ENABLED")
         reconcile_targets = aws.events.list_targets_by_rule(Rule=reconcile_name)["Targets"]
         w.expect(
-            "reconcile rule targets (arn, input)",
-            [(t["Arn"], json.loads(t.get("Input", "null"))) for t in reconcile_targets],
-            [(post["FunctionArn"], {"operation": "reconcile"})],
+            "reconcile rule targets (arn, input, dead letters, retries)",
+            [
+                (t["Arn"], json.loads(t.get("Input", "null")), t.get("DeadLetterConfig", {}).get("Arn"),
+                 t.get("RetryPolicy"))
+                for t in reconcile_targets
+            ],
+            [(post["FunctionArn"], {"operation": "reconcile"}, schedule_dlq_arn,
+              {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 600})],
         )
 
     # ---- DMS events: an SNS topic with a DMS event subscription, or an EventBridge rule
@@ -451,6 +484,10 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
             "sqs:SendMessage": [dlq_arn],
             "sns:Publish": [notif_topic] if has_topic else None,
             "kms:Decrypt": [params["SecretsKmsKeyArn"]] if params["SecretsKmsKeyArn"] else None,
+            **{action: sorted(
+                f"arn:aws:ec2:{REGION}:{ACCOUNT_ID}:{kind}/*"
+                for kind in ("network-interface", "subnet", "security-group")
+            ) if has_vpc else None for action in VPC_ENI_ACTIONS},
         },
     }
     allowed_actions = {"TaskStarterRole": STARTER_ACTIONS, "PostProcessorRole": POST_PROCESSOR_ACTIONS}
@@ -494,8 +531,8 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
         attached = [p["PolicyArn"] for p in aws.iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"]]
         # moto ignores ManagedPolicyArns: the resolved template says what would be attached.
         attached += w.resolved(role_logical).get("ManagedPolicyArns", [])
-        wanted = [VPC_MANAGED_POLICY] if (has_vpc and role_logical == "PostProcessorRole") else []
-        w.expect(f"{role_logical} attached managed policies", attached, wanted)
+        # None at all: the VPC permissions are inline, without the managed policy's logs on "*".
+        w.expect(f"{role_logical} attached managed policies", attached, [])
         trust = _policy_document(aws.iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"])
         w.expect(
             f"{role_logical} trust",
@@ -524,6 +561,9 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
         )
         w.expect("DMS event subscription enabled", p.get("Enabled"), True)
 
+    subscription_arns = [
+        f"arn:aws:dms:{REGION}:{ACCOUNT_ID}:es:{w.resolved(logical)['SubscriptionName']}" for logical in subs_
+    ]
     policies = removed.get("AWS::SNS::TopicPolicy", [])
     w.expect("SNS topic policies", len(policies), 1 if use_sns else 0)
     for logical in policies:
@@ -534,22 +574,32 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
             "DMS topic policy Allow statements",
             [(s.get("Principal"), s.get("Action"), s.get("Resource"), s.get("Condition")) for s in allows],
             [({"Service": "dms.amazonaws.com"}, "sns:Publish", dms_topic,
-              {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}})],
+              {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID},
+               "ArnEquals": {"aws:SourceArn": arn}}) for arn in subscription_arns],
         )
 
-    queue_policies = removed.get("AWS::SQS::QueuePolicy", [])
-    w.expect("SQS queue policies", len(queue_policies), 0 if use_sns else 1)
-    for logical in queue_policies:
+    # Which rules may send dead letters to which queue.
+    wanted_senders = {
+        phys["ScheduleDeadLetterQueue"]: sorted(
+            aws.events.describe_rule(Name=name)["Arn"] for name in (rule_name, reconcile_name) if name
+        ),
+    }
+    if dms_rule_name:
+        wanted_senders[phys["PostProcessorDeadLetterQueue"]] = [aws.events.describe_rule(Name=dms_rule_name)["Arn"]]
+    senders: dict[str, list[str]] = {}
+    for logical in removed.get("AWS::SQS::QueuePolicy", []):
         p = w.resolved(logical)
-        dlq = w.queue_arn(phys["PostProcessorDeadLetterQueue"])
-        w.expect("dead-letter queue policy queues", p.get("Queues"), [phys["PostProcessorDeadLetterQueue"]])
-        w.expect(
-            "dead-letter queue policy statements",
-            [(s.get("Effect"), s.get("Principal"), s.get("Action"), s.get("Resource"), s.get("Condition"))
-             for s in p["PolicyDocument"]["Statement"]],
-            [("Allow", {"Service": "events.amazonaws.com"}, "sqs:SendMessage", dlq,
-              {"ArnEquals": {"aws:SourceArn": aws.events.describe_rule(Name=dms_rule_name)["Arn"]}})],
-        )
+        queues = p.get("Queues", [])
+        w.expect(f"{logical} queues", len(queues), 1)
+        for s in p["PolicyDocument"]["Statement"]:
+            w.expect(
+                f"{logical} statement (effect, principal, action, resource)",
+                (s.get("Effect"), s.get("Principal"), s.get("Action"), s.get("Resource")),
+                ("Allow", {"Service": "events.amazonaws.com"}, "sqs:SendMessage", w.queue_arn(queues[0])),
+            )
+            arns = s.get("Condition", {}).get("ArnEquals", {}).get("aws:SourceArn", [])
+            senders.setdefault(queues[0], []).extend(arns if isinstance(arns, list) else [arns])
+    w.expect("dead-letter queue senders", {q: sorted(a) for q, a in senders.items()}, wanted_senders)
 
     invoke_configs = removed.get("AWS::Lambda::EventInvokeConfig", [])
     w.expect("EventInvokeConfigs", len(invoke_configs), 1)
@@ -572,6 +622,8 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
             ("AWS/Lambda", "Errors", (("FunctionName", starter_name),)),
             ("AWS/Lambda", "Errors", (("FunctionName", post_name),)),
             ("AWS/SQS", "ApproximateNumberOfMessagesVisible", (("QueueName", dlq_name),)),
+            ("AWS/SQS", "ApproximateNumberOfMessagesVisible",
+             (("QueueName", phys["ScheduleDeadLetterQueue"].rsplit("/", 1)[-1]),)),
         ]),
     )
 

@@ -5,6 +5,9 @@ are rejected."""
 from __future__ import annotations
 
 import itertools
+import json
+import re
+import subprocess
 from typing import Any, Callable
 
 import pytest
@@ -12,9 +15,17 @@ from moto.cloudformation.parsing import resource_class_from_type
 
 import tomllib
 
-from cfn import MOTO_UNSUPPORTED, REPO, load_template, parameter_violations, rule_violations, sam_transform
+from cfn import (
+    MOTO_UNSUPPORTED,
+    REPO,
+    load_template,
+    parameter_violations,
+    rule_violations,
+    sam_transform,
+    strip_unsupported,
+)
 from conftest import ACCOUNT_ID, REGION, Aws, Prerequisites
-from stack import Deployed, deploy, resource, stack_parameters, wiring_problems
+from stack import Deployed, created_resources, deploy, resource, stack_parameters, wiring_problems
 
 SCENARIOS: dict[str, dict[str, str]] = {
     # The nightly refresh of the seed, with e-mail alerts.
@@ -108,6 +119,30 @@ def test_vpc_settings_apply_only_when_given(aws: Aws, prerequisites: Prerequisit
     assert problems == [], "\n".join(problems)
 
 
+def test_the_deployments_create_every_resource_moto_can(prerequisites: Prerequisites) -> None:
+    """Every resource of the template that moto's CloudFormation can create is created by
+    at least one deployment of these tests: deploy() asserts that moto creates exactly the
+    resources whose Condition holds, and the scenarios (with the VPC one) between them
+    make every Condition hold somewhere. The rest are of a type in cfn.MOTO_UNSUPPORTED,
+    whose properties the wiring checks resolve statically."""
+    vpc = {**SCENARIOS["nightly"], "SubnetIds": "subnet-1,subnet-2", "SecurityGroupIds": "sg-1"}
+    created: set[str] = set()
+    types: dict[str, str] = {}
+    for overrides in [*SCENARIOS.values(), vpc]:
+        params = stack_parameters(prerequisites, overrides)
+        translated = sam_transform(
+            load_template(), params, prerequisites.code_uri, prerequisites.layer_uri, REGION, ACCOUNT_ID
+        )
+        deployable, _ = strip_unsupported(translated)
+        created |= created_resources(deployable, params)
+        types.update({logical: res["Type"] for logical, res in translated["Resources"].items()})
+    never = sorted(f"{logical} ({t})" for logical, t in types.items() if logical not in created and t not in MOTO_UNSUPPORTED)
+    assert not never, f"no deployment creates {never}: add a scenario whose conditions hold for them"
+    assert {t for t in types.values() if t in MOTO_UNSUPPORTED} == set(MOTO_UNSUPPORTED), (
+        "cfn.MOTO_UNSUPPORTED names a type the template no longer has"
+    )
+
+
 # ------------------------------------------------------------------ broken wiring
 
 
@@ -147,6 +182,21 @@ def _task_arns_dropped(t: dict[str, Any]) -> None:
     }
 
 
+def _vpc_managed_policy(t: dict[str, Any]) -> None:
+    resource(t, "PostProcessorRole")["ManagedPolicyArns"] = [
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+    ]
+
+
+def _topic_open_to_any_subscription(t: dict[str, Any]) -> None:
+    statement = resource(t, "DmsEventTopicPolicy")["PolicyDocument"]["Statement"][0]
+    del statement["Condition"]["ArnEquals"]
+
+
+def _schedule_without_dead_letters(t: dict[str, Any]) -> None:
+    del resource(t, "TaskStarterSchedule")["Targets"][0]["DeadLetterConfig"]
+
+
 BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "rule-name-typo": (_rule_name_typo, "post-processor env SCHEDULE_RULE_NAME"),
     "permission-on-wrong-topic": (_permission_on_wrong_topic, "post-processor SNS permission SourceArn"),
@@ -155,6 +205,9 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "subscription-on-arns": (_subscription_on_arns, "DMS event subscription SourceIds"),
     "starter-gets-secrets": (_starter_gets_secrets, "TaskStarterRole: unexpected action secretsmanager:GetSecretValue"),
     "task-arns-dropped": (_task_arns_dropped, "task-starter env DMS_TASK_ARNS"),
+    "vpc-managed-policy": (_vpc_managed_policy, "PostProcessorRole attached managed policies"),
+    "topic-open-to-any-subscription": (_topic_open_to_any_subscription, "DMS topic policy Allow statements"),
+    "schedule-without-dead-letters": (_schedule_without_dead_letters, "rule targets (arn, dead letters, retries)"),
 }
 
 
@@ -226,7 +279,8 @@ def test_transform_keeps_the_functions_build_metadata(prerequisites: Prerequisit
     template = load_template()
     for logical, binary in {"TaskStarter": "task-starter", "PostProcessor": "post-processor"}.items():
         meta = template["Resources"][logical]["Metadata"]
-        assert meta == {"BuildMethod": "rust-cargolambda", "BuildProperties": {"Binary": binary}}
+        assert meta["BuildMethod"] == "rust-cargolambda"
+        assert meta["BuildProperties"] == {"Binary": binary}
     translated = sam_transform(
         template,
         stack_parameters(prerequisites, {}),
@@ -264,18 +318,98 @@ def test_parameter_constraints_reject_bad_values(
     assert [v.split(":")[0] for v in violations] == [expected]
 
 
-@pytest.mark.parametrize("env", ["default", "prod"])
-def test_samconfig_examples_deploy(env: str) -> None:
-    config = tomllib.loads((REPO / "samconfig.toml").read_text())
-    assert config[env]["validate"]["parameters"]["lint"] is True
-    assert config[env]["build"]["parameters"] == {"cached": False, "parallel": False}
-    deploy_params = config[env]["deploy"]["parameters"]
+SAMCONFIG = REPO / "samconfig.toml"
+EXAMPLE_ENVIRONMENTS = ["example-dev", "example-prod"]
+# AWS's documentation example account ids: the only accounts samconfig.toml may name.
+EXAMPLE_ACCOUNTS = {"111122223333", "444455556666"}
+# What every sam command of an environment must agree on, so only the global table sets it.
+GLOBAL_ONLY = {"region", "stack_name", "parameter_overrides"}
+
+
+def _samconfig() -> dict[str, Any]:
+    return tomllib.loads(SAMCONFIG.read_text())
+
+
+def test_samconfig_has_a_default_and_only_example_environments_besides() -> None:
+    config = _samconfig()
+    assert sorted(k for k in config if k != "version") == sorted(["default", *EXAMPLE_ENVIRONMENTS])
+
+
+@pytest.mark.parametrize("env", ["default", *EXAMPLE_ENVIRONMENTS])
+def test_samconfig_environment_sets_region_and_architecture_once(env: str) -> None:
+    table = _samconfig()[env]
+    shared = table["global"]["parameters"]
+    assert re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d+", shared["region"])
+    architectures = load_template()["Parameters"]["Architecture"]["AllowedValues"]
+    assert shared["parameter_overrides"]["Architecture"] in architectures
+    for command, sections in table.items():
+        if command != "global":
+            repeated = GLOBAL_ONLY & set(sections["parameters"])
+            assert not repeated, f"[{env}.{command}.parameters] repeats {sorted(repeated)}, set in global"
+    assert table["validate"]["parameters"]["lint"] is True
+    assert table["build"]["parameters"] == {"cached": False, "parallel": False}
+    deploy_params = table["deploy"]["parameters"]
     assert deploy_params["resolve_s3"] is True
     assert "CAPABILITY_IAM" in deploy_params["capabilities"]
-    overrides = {k: str(v) for k, v in deploy_params["parameter_overrides"].items()}
+
+
+def test_samconfig_default_names_no_arn() -> None:
+    default = _samconfig()["default"]
+    assert default["global"]["parameters"]["parameter_overrides"] == {"Architecture": "x86_64"}
+    assert "arn:" not in json.dumps(default)
+
+
+@pytest.mark.parametrize("env", EXAMPLE_ENVIRONMENTS)
+def test_samconfig_examples_deploy(env: str) -> None:
+    overrides = {
+        k: str(v) for k, v in _samconfig()[env]["global"]["parameters"]["parameter_overrides"].items()
+    }
     template = load_template()
     assert parameter_violations(template, overrides) == []
     assert rule_violations(template, overrides) == []
+    accounts = set(re.findall(r"arn:aws:[a-z-]+:[a-z0-9-]*:(\d{12}):", json.dumps(overrides)))
+    assert accounts and accounts <= EXAMPLE_ACCOUNTS, f"not an example account: {accounts - EXAMPLE_ACCOUNTS}"
+
+
+def test_samconfig_states_the_pinned_sam_cli_as_its_minimum() -> None:
+    pinned = re.search(
+        r"^aws-sam-cli==(\S+)$", (REPO / "tests/template/requirements-sam.txt").read_text(), re.M
+    )
+    assert pinned is not None
+    assert f"# Minimum AWS SAM CLI version: {pinned.group(1)}," in SAMCONFIG.read_text()
+
+
+SAM_PYTHON = REPO / ".venv-sam" / "bin" / "python"
+# Resolves each command's configuration with the SAM CLI's own reader (global merged
+# under the command's table), as `sam <command> --config-env <env>` would see it.
+_RESOLVE = """
+import json, sys
+from samcli.cli.types import CfnParameterOverridesType
+from samcli.lib.config.samconfig import SamConfig
+conf = SamConfig(sys.argv[1], "samconfig.toml")
+out = {}
+for env in sys.argv[2:]:
+    for cmd in ("build", "deploy", "sync", "logs", "delete"):
+        cfg = dict(conf.get_all([cmd], "parameters", env=env))
+        overrides = CfnParameterOverridesType().convert(cfg.get("parameter_overrides", {}), None, None)
+        out[f"{env} {cmd}"] = [cfg.get("region"), cfg.get("stack_name"), overrides.get("Architecture")]
+print(json.dumps(out))
+"""
+
+
+def test_sam_cli_resolves_one_region_stack_and_architecture_per_environment() -> None:
+    assert SAM_PYTHON.exists(), "needs .venv-sam with the SAM CLI: run bash scripts/check-template.sh"
+    envs = ["default", *EXAMPLE_ENVIRONMENTS]
+    result = subprocess.run(
+        [str(SAM_PYTHON), "-c", _RESOLVE, str(REPO), *envs], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    resolved = json.loads(result.stdout)
+    for env in envs:
+        shared = _samconfig()[env]["global"]["parameters"]
+        expected = [shared["region"], shared["stack_name"], shared["parameter_overrides"]["Architecture"]]
+        for cmd in ("build", "deploy", "sync", "logs", "delete"):
+            assert resolved[f"{env} {cmd}"] == expected, f"sam {cmd} --config-env {env}"
 
 
 def test_readme_documents_every_parameter() -> None:

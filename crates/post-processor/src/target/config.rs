@@ -1,7 +1,7 @@
 //! The target-database settings, read once at init: the secrets, the rules
 //! file (validated here, so a bad file fails the function's init) and TLS.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use dms_refresh_core::config::{Config, RefreshIndicator};
 use masking::{Rules, TlsMode};
@@ -21,6 +21,9 @@ pub mod vars {
 /// Where the CA bundle for `verify-full` is looked for by default: a file
 /// shipped in the rules layer.
 pub const DEFAULT_CA_PATH: &str = "/opt/rds-ca-bundle.pem";
+
+/// How an operator puts the RDS CA bundle into the rules layer.
+pub const FETCH_CA_COMMAND: &str = "bash scripts/fetch-rds-ca-bundle.sh";
 
 /// The target-database settings, read once at init.
 #[derive(Debug)]
@@ -60,6 +63,54 @@ fn refuse_masking_in_migration(
         path.display(),
         masked.join(", ")
     )))
+}
+
+/// `DB_TLS_MODE` (unset means `require`); `verify-full` also needs its CA
+/// bundle to be there now, so a missing file fails the init rather than the
+/// first connection hours later.
+fn tls_mode(get: &impl Fn(&str) -> Option<String>) -> Result<TlsMode, TargetConfigError> {
+    match get(vars::TLS_MODE).as_deref() {
+        None | Some("require") => Ok(TlsMode::Require),
+        Some("disable") => Ok(TlsMode::Disable),
+        Some("verify-full") => {
+            let ca_pem_path =
+                PathBuf::from(get(vars::TLS_CA_PATH).unwrap_or_else(|| DEFAULT_CA_PATH.to_owned()));
+            require_ca_bundle(&ca_pem_path)?;
+            Ok(TlsMode::VerifyFull { ca_pem_path })
+        }
+        Some(other) => Err(TargetConfigError(format!(
+            "environment variable {} has an invalid value {other:?}: expected require, \
+             verify-full or disable",
+            vars::TLS_MODE
+        ))),
+    }
+}
+
+/// The CA bundle exists and holds at least one PEM certificate. The message
+/// names the file and the command that puts the RDS bundle there.
+fn require_ca_bundle(path: &Path) -> Result<(), TargetConfigError> {
+    let fix = format!(
+        "for RDS and Aurora run `{FETCH_CA_COMMAND}` once (it writes rules/rds-ca-bundle.pem, \
+         which the rules layer deploys as {DEFAULT_CA_PATH}), then `sam build && sam deploy`; \
+         or set DbTlsMode=require to encrypt without verifying the server"
+    );
+    let problem = match std::fs::read(path) {
+        Ok(pem) if contains(&pem, b"-----BEGIN CERTIFICATE-----") => return Ok(()),
+        Ok(_) => "holds no PEM certificate".to_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "is missing".to_owned(),
+        Err(e) => format!("cannot be read ({e})"),
+    };
+    Err(TargetConfigError(format!(
+        "{}=verify-full verifies the database server against the CA bundle {} ({}), which \
+         {problem}: {fix}",
+        vars::TLS_MODE,
+        path.display(),
+        vars::TLS_CA_PATH,
+    )))
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 impl TargetConfig {
@@ -110,22 +161,7 @@ impl TargetConfig {
             RefreshIndicator::DataRefresh if masks => Some(required(vars::SALT_SECRET_ARN)?),
             RefreshIndicator::DataRefresh => get(vars::SALT_SECRET_ARN),
         };
-        let tls = match get(vars::TLS_MODE).as_deref() {
-            None | Some("require") => TlsMode::Require,
-            Some("disable") => TlsMode::Disable,
-            Some("verify-full") => TlsMode::VerifyFull {
-                ca_pem_path: PathBuf::from(
-                    get(vars::TLS_CA_PATH).unwrap_or_else(|| DEFAULT_CA_PATH.to_owned()),
-                ),
-            },
-            Some(other) => {
-                return Err(TargetConfigError(format!(
-                    "environment variable {} has an invalid value {other:?}: expected require, \
-                     verify-full or disable",
-                    vars::TLS_MODE
-                )));
-            }
-        };
+        let tls = tls_mode(&get)?;
         let layout = layout::from_lookup(indicator, get)?;
         Ok(Self::Database {
             db_secret_arn,
@@ -134,5 +170,132 @@ impl TargetConfig {
             tls,
             layout,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cutover hooks in data-migration mode: a valid target configuration
+    /// that needs no salt and no schema layout, so only TLS can fail.
+    fn config_with(tls: &[(&'static str, String)]) -> Result<TargetConfig, TargetConfigError> {
+        let rules = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../rules/cutover-hooks.toml"
+        );
+        let mut env = vec![
+            (vars::DB_SECRET_ARN, "arn:db".to_owned()),
+            (vars::RULES_PATH, rules.to_owned()),
+        ];
+        env.extend_from_slice(tls);
+        TargetConfig::from_lookup(RefreshIndicator::DataMigration, move |k| {
+            env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
+        })
+    }
+
+    fn tls_of(config: TargetConfig) -> TlsMode {
+        match config {
+            TargetConfig::Database { tls, .. } => tls,
+            TargetConfig::None => panic!("expected a target database configuration"),
+        }
+    }
+
+    /// A file under the system temp directory, removed when dropped.
+    struct TempFile(PathBuf);
+    impl TempFile {
+        fn new(name: &str, content: &str) -> Self {
+            let path =
+                std::env::temp_dir().join(format!("dms-refresh-{}-{name}", std::process::id()));
+            std::fs::write(&path, content).unwrap();
+            Self(path)
+        }
+        fn path(&self) -> String {
+            self.0.display().to_string()
+        }
+    }
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    #[test]
+    fn verify_full_with_a_missing_ca_bundle_fails_at_init_naming_file_and_fix() {
+        let err = config_with(&[
+            (vars::TLS_MODE, "verify-full".to_owned()),
+            (
+                vars::TLS_CA_PATH,
+                "/nonexistent/dir/rds-ca-bundle.pem".to_owned(),
+            ),
+        ])
+        .unwrap_err()
+        .to_string();
+        for expected in [
+            "/nonexistent/dir/rds-ca-bundle.pem",
+            "is missing",
+            vars::TLS_CA_PATH,
+            FETCH_CA_COMMAND,
+            "DbTlsMode=require",
+        ] {
+            assert!(err.contains(expected), "{expected:?} not in: {err}");
+        }
+    }
+
+    #[test]
+    fn verify_full_looks_in_the_rules_layer_by_default() {
+        if Path::new(DEFAULT_CA_PATH).exists() {
+            return; // this machine has a real bundle there: nothing to fail on
+        }
+        let err = config_with(&[(vars::TLS_MODE, "verify-full".to_owned())])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&format!("{DEFAULT_CA_PATH} (")), "{err}");
+    }
+
+    #[test]
+    fn verify_full_refuses_a_file_without_certificates() {
+        let file = TempFile::new("not-a-bundle.pem", "<html>503 Service Unavailable</html>\n");
+        let err = config_with(&[
+            (vars::TLS_MODE, "verify-full".to_owned()),
+            (vars::TLS_CA_PATH, file.path()),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(&file.path()) && err.contains("holds no PEM certificate"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn verify_full_with_a_bundle_is_accepted() {
+        let file = TempFile::new(
+            "bundle.pem",
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        );
+        let tls = tls_of(
+            config_with(&[
+                (vars::TLS_MODE, "verify-full".to_owned()),
+                (vars::TLS_CA_PATH, file.path()),
+            ])
+            .unwrap(),
+        );
+        assert_eq!(
+            tls,
+            TlsMode::VerifyFull {
+                ca_pem_path: file.0.clone()
+            }
+        );
+    }
+
+    #[test]
+    fn the_other_modes_need_no_ca_bundle() {
+        let mode = |m: &str| config_with(&[(vars::TLS_MODE, m.to_owned())]);
+        assert_eq!(tls_of(config_with(&[]).unwrap()), TlsMode::Require);
+        assert_eq!(tls_of(mode("require").unwrap()), TlsMode::Require);
+        assert_eq!(tls_of(mode("disable").unwrap()), TlsMode::Disable);
+        let err = mode("verify-ca").unwrap_err();
+        assert!(err.to_string().contains("verify-ca"), "{err}");
     }
 }
