@@ -292,12 +292,14 @@ async fn postgres_a_killed_connection_is_resumed_without_double_masking() {
     a_killed_connection_is_resumed_without_double_masking(Engine::Postgres).await;
 }
 
-#[tokio::test]
-async fn the_local_cycle_runs_end_to_end() {
-    let database = format!("dmsr_cycle_{}", std::process::id());
+/// What `bash scripts/run-local.sh [--engine ENGINE]` runs after its setup
+/// steps (which `scripts/test.sh` has run): the local cycle, with 1,000 rows.
+async fn the_local_cycle_runs_end_to_end(engine: &str) {
+    let database = format!("dmsr_cycle_{engine}_{}", std::process::id());
     let output = tokio::process::Command::new(venv_bin("python"))
         .arg(repo_root().join("tools").join("local_cycle.py"))
-        .args(["--rows", "1000", "--database", &database, "--drop-database"])
+        .args(["--engine", engine, "--rows", "1000"])
+        .args(["--database", &database, "--drop-database"])
         .current_dir(repo_root())
         .output()
         .await
@@ -325,6 +327,16 @@ async fn the_local_cycle_runs_end_to_end() {
             "missing {expected:?} in:\n{stdout}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_local_cycle_runs_end_to_end_on_mariadb() {
+    the_local_cycle_runs_end_to_end("mariadb").await;
+}
+
+#[tokio::test]
+async fn the_local_cycle_runs_end_to_end_on_postgres() {
+    the_local_cycle_runs_end_to_end("postgres").await;
 }
 
 #[tokio::test]
