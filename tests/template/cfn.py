@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
 import boto3
-import yaml
+from cfnlint.decode import cfn_yaml
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
@@ -49,35 +50,12 @@ MOTO_DROPPED_PROPERTIES = {
     "AWS::Lambda::LayerVersion": ("LayerName (moto names it <stack>-<logical id>-<suffix>)",),
 }
 
-INTRINSIC_TAGS = {
-    "Ref": "Ref",
-    "Condition": "Condition",
-    "GetAtt": "Fn::GetAtt",
-}
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """A YAML loader that turns CloudFormation's short-form tags into long form."""
-
-
-def _construct_tag(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = INTRINSIC_TAGS.get(suffix, f"Fn::{suffix}")
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if name == "Fn::GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _construct_tag)
-
-
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    return yaml.load(path.read_text(), Loader=_CfnLoader)
+    """template.yaml as plain dicts, lists and strings, short-form tags (`!Sub`,
+    `!GetAtt a.b`) in their long form, read by cfn-lint's own CloudFormation YAML
+    decoder (the pinned cfn-lint); the JSON round trip drops its node classes, which
+    carry source positions the translator does not expect."""
+    return json.loads(json.dumps(cfn_yaml.load(str(path))))
 
 
 def _no_managed_policies() -> dict[str, str]:
