@@ -17,4 +17,3 @@ pub mod reconcile;
 pub mod runs;
 pub mod starter;
 pub mod task;
-pub mod telemetry;

@@ -9,7 +9,11 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    dms_refresh_core::telemetry::init_tracing();
+    // The runtime's subscriber: JSON when the function's log format is JSON
+    // (`AWS_LAMBDA_LOG_FORMAT`), text elsewhere; level from the function's
+    // application log level (`AWS_LAMBDA_LOG_LEVEL`), else `RUST_LOG`, else
+    // info; each line carries the invocation's request id.
+    lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let sdk = load_sdk_config().await;
     let deps = handler::Deps {
