@@ -9,6 +9,7 @@ pub mod events;
 pub mod fakes;
 pub mod guard;
 pub mod memory;
+pub mod metrics;
 pub mod notify;
 pub mod placement;
 pub mod ports;
