@@ -106,6 +106,7 @@ async fn a_hook_failure_leaves_the_rule_disabled_and_alerts() {
     let scene = Scene::new().await;
     scene.hooks.then(Err(HookError {
         permanent: true,
+        verification_failed: false,
         message: "unknown column customers.emial".into(),
     }));
     let err = scene.deliver(FINISHED).await.unwrap_err();

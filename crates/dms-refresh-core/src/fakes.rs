@@ -319,6 +319,28 @@ impl Default for FakeHooks {
     }
 }
 
+/// What [`FakeHooks`] reports when nothing else is scripted: 3 rows masked
+/// in two tables, verification passed.
+pub fn complete_report() -> crate::ports::HookReport {
+    use crate::ports::{RunFigures, TableRows, VerificationFigures};
+    let table = |name: &str, rows_masked| TableRows {
+        table: name.to_owned(),
+        rows_masked,
+    };
+    crate::ports::HookReport::Complete {
+        rows_affected: Some(3),
+        details: serde_json::Value::Null,
+        figures: RunFigures {
+            tables: vec![table("app.customers", 2), table("app.orders", 1)],
+            verification: Some(VerificationFigures {
+                passed: true,
+                checks: 4,
+            }),
+            published: false,
+        },
+    }
+}
+
 impl FakeHooks {
     pub fn then(&self, result: Result<crate::ports::HookReport, crate::ports::HookError>) {
         lock(&self.script).push_back(result);
@@ -347,10 +369,7 @@ impl crate::ports::PostRefreshHooks for FakeHooks {
         tokio_yield().await;
         lock(&self.script)
             .pop_front()
-            .unwrap_or(Ok(crate::ports::HookReport::Complete {
-                rows_affected: Some(3),
-                details: serde_json::Value::Null,
-            }))
+            .unwrap_or_else(|| Ok(complete_report()))
     }
 
     async fn rollback(
@@ -439,6 +458,7 @@ impl crate::ports::RunLedger for FakeLedger {
         if let Some(message) = lock(&self.begin_error).clone() {
             return Err(crate::ports::HookError {
                 permanent: true,
+                verification_failed: false,
                 message,
             });
         }

@@ -26,6 +26,7 @@ impl PostRefreshHooks for NoHooks {
         Ok(HookReport::Complete {
             rows_affected: None,
             details: Value::Null,
+            figures: crate::ports::RunFigures::default(),
         })
     }
 
@@ -37,6 +38,7 @@ impl PostRefreshHooks for NoHooks {
     ) -> Result<Value, HookError> {
         Err(HookError {
             permanent: true,
+            verification_failed: false,
             message:
                 "rollback needs a target database (TARGET_DB_SECRET_ARN) and the publish model"
                     .into(),

@@ -250,6 +250,9 @@ pub enum LedgerState {
 pub struct HookError {
     pub permanent: bool,
     pub message: String,
+    /// The run failed because verification found violations (the masked
+    /// copy did not pass its checks), not for another reason.
+    pub verification_failed: bool,
 }
 
 /// A message for operators kept in the ledger until SNS accepted it: sent
@@ -315,6 +318,34 @@ pub trait RunLedger: Sync {
     ) -> impl Future<Output = Result<(), HookError>> + Send;
 }
 
+/// Rows masked in one table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableRows {
+    /// `schema.table`.
+    pub table: String,
+    pub rows_masked: u64,
+}
+
+/// The verification a run ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct VerificationFigures {
+    pub passed: bool,
+    /// How many checks ran.
+    pub checks: usize,
+}
+
+/// The figures of a completed run that operators read in the notification
+/// and the metrics (no row data).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RunFigures {
+    /// Rows masked per table, over every invocation of the run.
+    pub tables: Vec<TableRows>,
+    /// The verification, when it ran in the invocation that completed the run.
+    pub verification: Option<VerificationFigures>,
+    /// A masked copy was published into live (the publish model).
+    pub published: bool,
+}
+
 /// What the hooks did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "state")]
@@ -322,6 +353,7 @@ pub enum HookReport {
     Complete {
         rows_affected: Option<u64>,
         details: serde_json::Value,
+        figures: RunFigures,
     },
     /// The deadline came first; the run continues in another invocation.
     Incomplete { details: serde_json::Value },

@@ -362,6 +362,7 @@ mod tests {
         let w = World::new(&[A]);
         w.hooks.then(Err(HookError {
             permanent: false,
+            verification_failed: false,
             message: "connection reset".into(),
         }));
         w.deliver(crate::post::tests::FINISHED).await.unwrap_err();
@@ -374,6 +375,7 @@ mod tests {
         let w = World::new(&[A]);
         w.hooks.then(Err(HookError {
             permanent: true,
+            verification_failed: false,
             message: "column customers.emial does not exist".into(),
         }));
         w.deliver(crate::post::tests::FINISHED).await.unwrap_err();

@@ -505,6 +505,7 @@ where
     ) -> PostError {
         let error = HookError {
             permanent: true,
+            verification_failed: false,
             message: format!(
                 "run {} used {MAX_INVOCATIONS} invocations without finishing; raise the chunk \
                  size or the function timeout, then re-run by hand",

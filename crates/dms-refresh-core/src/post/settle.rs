@@ -183,6 +183,7 @@ where
             run_id: "unknown".into(),
             error: HookError {
                 permanent: true,
+                verification_failed: false,
                 message: "DMS reports no start date for any task of the group".into(),
             },
         }
@@ -251,6 +252,7 @@ where
     ) -> PostError {
         let error = HookError {
             permanent: true,
+            verification_failed: false,
             message: format!(
                 "task {} stopped again after run {} was handled, but DMS reports the same start \
                  dates: this stop cannot be told from the handled run; nothing was masked. Start \
@@ -301,6 +303,7 @@ where
             Ok(HookReport::Complete {
                 rows_affected,
                 details,
+                ..
             }) => Ok(Hooks::Ran {
                 rows_affected,
                 details,
@@ -397,6 +400,7 @@ where
             // The run stays paused: the reconciler resumes it if no retry does.
             let error = HookError {
                 permanent: false,
+                verification_failed: false,
                 message: e.to_string(),
             };
             let key = super::outcome_key("continuation-failed", &error.message);
@@ -446,6 +450,7 @@ where
                 // handed back, by the retry or the reconciler.
                 let error = HookError {
                     permanent: false,
+                    verification_failed: false,
                     message: format!("handing the schedule rule {rule} back failed: {err}"),
                 };
                 let key = super::outcome_key("rule", &error.message);

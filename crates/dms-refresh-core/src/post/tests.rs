@@ -320,6 +320,7 @@ async fn failing_hooks_fail_closed_and_the_next_delivery_resumes() {
     let w = World::new(&[A]);
     w.hooks.then(Err(HookError {
         permanent: false,
+        verification_failed: false,
         message: "connection reset".into(),
     }));
     let err = w.deliver(FINISHED).await.unwrap_err();
@@ -339,6 +340,7 @@ async fn a_permanent_hook_failure_is_reported_as_such() {
     let w = World::new(&[A]);
     w.hooks.then(Err(HookError {
         permanent: true,
+        verification_failed: false,
         message: "column customers.emial does not exist".into(),
     }));
     let err = w.deliver(FINISHED).await.unwrap_err();
@@ -841,6 +843,7 @@ async fn a_permanent_failure_retried_by_lambda_alerts_once() {
     for _ in 0..3 {
         w.hooks.then(Err(HookError {
             permanent: true,
+            verification_failed: true,
             message: "verification failed: customers email:email: 3 offending row(s)".into(),
         }));
         let err = w.deliver(FINISHED).await.unwrap_err();

@@ -4,7 +4,8 @@
 use std::time::SystemTime;
 
 use dms_refresh_core::ports::{
-    Begin, Endpoints, HookError, HookReport, LedgerOutcome, PortError, RunContext, Secrets,
+    Begin, Endpoints, HookError, HookReport, LedgerOutcome, PortError, RunContext, RunFigures,
+    Secrets, TableRows, VerificationFigures,
 };
 use masking::{
     DbCredentials, LoadStart, MaskError, Rules, RunOptions, RunOutcome, RunReport, Salt, Target,
@@ -50,6 +51,7 @@ pub struct DatabaseHooks<E, S> {
 pub(super) fn hook_error(err: &MaskError) -> HookError {
     HookError {
         permanent: err.is_permanent(),
+        verification_failed: matches!(err, MaskError::Verification { .. }),
         message: err.to_string(),
     }
 }
@@ -57,6 +59,7 @@ pub(super) fn hook_error(err: &MaskError) -> HookError {
 pub(super) fn port_error(err: &PortError) -> HookError {
     HookError {
         permanent: !err.is_retryable(),
+        verification_failed: false,
         message: err.to_string(),
     }
 }
@@ -64,7 +67,27 @@ pub(super) fn port_error(err: &PortError) -> HookError {
 pub(super) fn permanent(message: String) -> HookError {
     HookError {
         permanent: true,
+        verification_failed: false,
         message,
+    }
+}
+
+/// The figures the notification and the metrics show, from the engine's report.
+fn figures(report: &RunReport) -> RunFigures {
+    RunFigures {
+        tables: report
+            .tables
+            .iter()
+            .map(|t| TableRows {
+                table: t.table.clone(),
+                rows_masked: t.rows_masked,
+            })
+            .collect(),
+        verification: report.verification.as_ref().map(|v| VerificationFigures {
+            passed: v.passed,
+            checks: v.checks.len(),
+        }),
+        published: report.published.is_some(),
     }
 }
 
@@ -271,6 +294,7 @@ impl<E: Endpoints, S: Secrets> DatabaseHooks<E, S> {
         Ok(match report.outcome {
             RunOutcome::Complete => HookReport::Complete {
                 rows_affected: Some(report.rows_masked()),
+                figures: figures(&report),
                 details,
             },
             RunOutcome::Incomplete { .. } => HookReport::Incomplete { details },

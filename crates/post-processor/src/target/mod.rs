@@ -173,6 +173,16 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_verification_is_told_apart_from_other_failures() {
+        let failed = database::hook_error(&masking::MaskError::Verification {
+            failures: vec!["customers email:email: 3 offending row(s)".into()],
+        });
+        assert!(failed.permanent && failed.verification_failed);
+        let other = database::hook_error(&masking::MaskError::Ledger("lease lost".into()));
+        assert!(!other.verification_failed);
+    }
+
+    #[test]
     fn ledger_ids_are_scoped_by_database() {
         let secret = |db: &str| {
             DbCredentials::from_secret_json(&format!(

@@ -3,7 +3,7 @@
 //! A failed load publishes nothing: live keeps the last masked copy and the
 //! quarantine keeps what was loaded, for diagnosis.
 
-use dms_refresh_core::ports::{Endpoints, HookError, HookReport, RunContext, Secrets};
+use dms_refresh_core::ports::{Endpoints, HookError, HookReport, RunContext, RunFigures, Secrets};
 use masking::{Publish, RunOptions};
 use serde_json::{Value, json};
 use tracing::info;
@@ -21,6 +21,7 @@ impl<E: Endpoints, S: Secrets> DatabaseHooks<E, S> {
             info!(run_id = %run.run_id, "the load failed: nothing is built or published");
             return Ok(HookReport::Complete {
                 rows_affected: None,
+                figures: RunFigures::default(),
                 details: json!({
                     "published": false,
                     "summary": format!(
