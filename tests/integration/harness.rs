@@ -503,6 +503,7 @@ where
         ledger,
         hooks,
         continuer,
+        metrics: &dms_refresh_core::metrics::Discard,
     };
     let info = InvocationInfo {
         owner: unique("request"),

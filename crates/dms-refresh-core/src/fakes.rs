@@ -319,6 +319,24 @@ impl Default for FakeHooks {
     }
 }
 
+/// Metrics: every event emitted, in order.
+#[derive(Debug, Default)]
+pub struct FakeMetrics {
+    pub events: Mutex<Vec<crate::metrics::MetricEvent>>,
+}
+
+impl FakeMetrics {
+    pub fn events(&self) -> Vec<crate::metrics::MetricEvent> {
+        lock(&self.events).clone()
+    }
+}
+
+impl crate::metrics::MetricsSink for FakeMetrics {
+    fn emit(&self, event: &crate::metrics::MetricEvent) {
+        lock(&self.events).push(event.clone());
+    }
+}
+
 /// What [`FakeHooks`] reports when nothing else is scripted: 3 rows masked
 /// in two tables, verification passed.
 pub fn complete_report() -> crate::ports::HookReport {

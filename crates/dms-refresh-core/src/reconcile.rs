@@ -17,6 +17,7 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::metrics::run::lock_age;
 use crate::notify::{Alert, publish_if_configured};
 use crate::ports::{
     Continuer, LedgerState, LockUpdate, Notifier, PostRefreshHooks, ReplicationTasks, RuleLock,
@@ -158,6 +159,10 @@ where
             if let Some(alert) = self.subscription_check(config, &run, info).await {
                 report.alerts.push(alert);
             }
+        }
+        if config.rule_name.is_some() {
+            self.metrics
+                .emit(&lock_age(report.lock.as_ref(), now_epoch()));
         }
         info!(report = ?report, "reconciler sweep");
         match failure {
@@ -405,6 +410,32 @@ mod tests {
         let report = sweep(&w).await;
         assert_eq!(report.group, "waiting");
         assert_eq!(w.hooks.run_count(), 0);
+    }
+
+    /// Every sweep reports the lock's age: how long the held lock is old,
+    /// and 0 once the run that held it gave it back.
+    #[tokio::test]
+    async fn every_sweep_reports_the_age_of_the_lock() {
+        use crate::metrics::{Measure, names};
+        let w = World::new(&[A]);
+        w.dms.set_status(A, TaskStatus::Running);
+        sweep(&w).await;
+        w.dms.set_status(A, TaskStatus::Stopped);
+        sweep(&w).await;
+        let ages: Vec<_> = w
+            .metrics
+            .events()
+            .iter()
+            .filter_map(|e| e.metric(names::LOCK_AGE))
+            .collect();
+        assert_eq!(ages.len(), 2, "{:?}", w.metrics.events());
+        #[allow(clippy::cast_precision_loss)]
+        let held_at_least = crate::post::now_epoch() - LOCK_SINCE as f64 - 60.0;
+        assert!(
+            matches!(ages[0], Measure::Seconds(s) if s > held_at_least),
+            "{ages:?}"
+        );
+        assert_eq!(ages[1], Measure::Seconds(0.0), "the run gave the lock back");
     }
 
     /// Issue 9 item 8: a lock older than the bound (a task hung in running,

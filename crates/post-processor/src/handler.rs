@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use dms_refresh_core::config::Config;
 use dms_refresh_core::events::parse_invocation;
+use dms_refresh_core::metrics::MetricsSink;
 use dms_refresh_core::ports::{
     Notifier, PostRefreshHooks, ReplicationTasks, RunLedger, ScheduleRule,
 };
@@ -37,6 +38,7 @@ pub struct Deps<D, R, N, T> {
     /// The run ledger and the post-refresh hooks (both on the target database).
     pub target: T,
     pub lambda: aws_sdk_lambda::Client,
+    pub metrics: Box<dyn MetricsSink>,
 }
 
 pub async fn handle<D, R, N, T>(
@@ -65,6 +67,7 @@ where
         ledger: &deps.target,
         hooks: &deps.target,
         continuer: &continuer,
+        metrics: deps.metrics.as_ref(),
     };
     let result = match parse_invocation(&event.payload) {
         Ok(invocation) => handle_invocation(&deps.config, &ports, invocation, &info).await,

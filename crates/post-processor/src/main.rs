@@ -6,6 +6,7 @@ use dms_refresh_core::aws::{
     DmsClient, EventBridgeClient, SecretsClient, SnsClient, load_sdk_config,
 };
 use dms_refresh_core::config::Config;
+use dms_refresh_core::metrics::emf::{EmfSettings, EmfWriter};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use post_processor::handler::{Deps, handle};
 use post_processor::target::{TargetConfig, TargetHooks};
@@ -19,6 +20,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let target = TargetConfig::from_env(&config)?;
+    let metrics = EmfSettings::from_env()?;
     let sdk = load_sdk_config().await;
     let dms = DmsClient::new(aws_sdk_databasemigration::Client::new(&sdk));
     let deps = Deps {
@@ -32,6 +34,7 @@ async fn main() -> Result<(), Error> {
         rules: EventBridgeClient::new(aws_sdk_eventbridge::Client::new(&sdk)),
         notifier: SnsClient::new(aws_sdk_sns::Client::new(&sdk)),
         lambda: aws_sdk_lambda::Client::new(&sdk),
+        metrics: Box::new(EmfWriter::stdout(metrics)),
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         handle(event, &deps)

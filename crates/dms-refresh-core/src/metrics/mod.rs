@@ -3,9 +3,11 @@
 //! The metrics travel as CloudWatch embedded metric format (EMF) lines on
 //! stdout: Lambda ships stdout to CloudWatch Logs, which extracts the
 //! metrics, so no CloudWatch API call (and no IAM permission) is needed.
-//! [`emf`] writes the lines.
+//! [`emf`] writes the lines; [`run`] decides which figures of a run, a
+//! failure or a reconciler sweep become which metric.
 
 pub mod emf;
+pub mod run;
 
 use std::fmt;
 

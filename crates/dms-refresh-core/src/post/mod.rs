@@ -49,6 +49,8 @@ pub struct PostPorts<'a, D, R, N, L, H, C> {
     pub ledger: &'a L,
     pub hooks: &'a H,
     pub continuer: &'a C,
+    /// Where the run's metrics go (stdout as EMF in Lambda).
+    pub metrics: &'a dyn crate::metrics::MetricsSink,
 }
 
 /// Timing of one invocation.

@@ -10,10 +10,12 @@ use tracing::{error, info, warn};
 use super::{InvocationInfo, PostError, PostPorts, RecordAction, judge};
 use crate::config::{Config, RefreshIndicator};
 use crate::events::Continuation;
+use crate::metrics::run::{self as run_metrics, RunEnd};
 use crate::notify::Alert;
 use crate::ports::{
     Begin, Continuer, HookError, HookReport, LedgerOutcome, LockUpdate, Notifier, PortError,
-    PostRefreshHooks, ReplicationTasks, RuleLock, RuleState, RunContext, RunLedger, ScheduleRule,
+    PostRefreshHooks, ReplicationTasks, RuleLock, RuleState, RunContext, RunFigures, RunLedger,
+    ScheduleRule,
 };
 use crate::runs::{GROUP_START_WINDOW_SECS, GroupRun, group_run, group_states, run_id};
 use crate::starter::started_under_lock;
@@ -106,8 +108,20 @@ enum Hooks {
     Ran {
         rows_affected: Option<u64>,
         details: Value,
+        /// `None` when no hooks ran.
+        figures: Option<RunFigures>,
     },
     HandedOver(RecordAction),
+}
+
+/// What a settled run leaves for the ledger and the announcement.
+struct Settled {
+    /// What happened to the schedule rule.
+    rule: String,
+    rows_affected: Option<u64>,
+    figures: Option<RunFigures>,
+    /// The JSON details of the announcement.
+    body: Value,
 }
 
 impl<D, R, N, L, H, C> PostPorts<'_, D, R, N, L, H, C>
@@ -144,13 +158,15 @@ where
             return Ok(action);
         }
         let started = Instant::now();
-        let (rows_affected, details) = match self.hooks_step(config, &run, &ending, info).await? {
-            Hooks::HandedOver(action) => return Ok(action),
-            Hooks::Ran {
-                rows_affected,
-                details,
-            } => (rows_affected, details),
-        };
+        let (rows_affected, details, figures) =
+            match self.hooks_step(config, &run, &ending, info).await? {
+                Hooks::HandedOver(action) => return Ok(action),
+                Hooks::Ran {
+                    rows_affected,
+                    details,
+                    figures,
+                } => (rows_affected, details, figures),
+            };
         let rule = self.give_back_rule(config, &run, &ending, info).await?;
         let body = json!({
             "run_id": run.run_id,
@@ -163,7 +179,13 @@ where
             "hooks": details,
             "rule": rule,
         });
-        self.record_and_announce(config, &run, &ending, rule, rows_affected, body, info)
+        let settled = Settled {
+            rule,
+            rows_affected,
+            figures,
+            body,
+        };
+        self.record_and_announce(config, &run, &ending, settled, info)
             .await
     }
 
@@ -297,16 +319,18 @@ where
             return Ok(Hooks::Ran {
                 rows_affected: None,
                 details: Value::Null,
+                figures: None,
             });
         }
         match self.hooks.run(run).await {
             Ok(HookReport::Complete {
                 rows_affected,
                 details,
-                ..
+                figures,
             }) => Ok(Hooks::Ran {
                 rows_affected,
                 details,
+                figures: Some(figures),
             }),
             Ok(HookReport::Incomplete { details }) => self
                 .hand_over(config, run, info, &details)
@@ -353,8 +377,15 @@ where
         alert: &Alert,
     ) {
         let message = super::announce::outgoing(run, key, alert);
-        if let Err(e) = self.ledger.enqueue(run, &message).await {
+        let fresh = self.ledger.enqueue(run, &message).await.unwrap_or_else(|e| {
             warn!(run_id = %run.run_id, error = %e, "could not keep the failure alert in the outbox");
+            true
+        });
+        if fresh {
+            // Once per distinct failure of the run, like its alert.
+            let kind = key.split(':').next().unwrap_or(key);
+            self.metrics
+                .emit(&run_metrics::run_failed(run, kind, error));
         }
         let outcome = LedgerOutcome::Failed {
             error: error.message.clone(),
@@ -560,17 +591,20 @@ where
     /// Keep the run's announcement in the outbox, record the run done, then
     /// deliver: a crash or a refused publish after this leaves the message
     /// in the outbox for the retry, a duplicate delivery or the reconciler.
-    #[allow(clippy::too_many_arguments)]
     async fn record_and_announce(
         &self,
         config: &Config,
         run: &RunContext,
         ending: &Ending,
-        rule: String,
-        rows_affected: Option<u64>,
-        mut body: Value,
+        settled: Settled,
         info: &InvocationInfo,
     ) -> Result<RecordAction, PostError> {
+        let Settled {
+            rule,
+            rows_affected,
+            figures,
+            mut body,
+        } = settled;
         let masked = if self.hooks.is_configured() {
             "The hooks ran on what was loaded."
         } else {
@@ -649,6 +683,14 @@ where
                 error,
             });
         }
+        self.metrics.emit(&run_metrics::run_ended(&RunEnd {
+            run,
+            outcome,
+            succeeded: *ending == Ending::Finished,
+            figures: figures.as_ref(),
+            rows_masked: rows_affected,
+            now_epoch: super::now_epoch(),
+        }));
         self.deliver(config, run, info).await?;
         Ok(action)
     }

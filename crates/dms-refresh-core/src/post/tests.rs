@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 use super::*;
 use crate::config::vars;
 use crate::events::parse_invocation;
-use crate::fakes::{FakeContinuer, FakeDms, FakeHooks, FakeLedger, FakeNotifier, FakeRules, task};
+use crate::fakes::{
+    FakeContinuer, FakeDms, FakeHooks, FakeLedger, FakeMetrics, FakeNotifier, FakeRules, task,
+};
 use crate::ports::{HookReport, RuleState};
 use crate::task::TaskStatus;
 
@@ -56,6 +58,7 @@ pub(crate) struct World {
     pub ledger: FakeLedger,
     pub hooks: FakeHooks,
     pub continuer: FakeContinuer,
+    pub metrics: FakeMetrics,
 }
 
 impl World {
@@ -78,6 +81,7 @@ impl World {
             ledger: FakeLedger::default(),
             hooks: FakeHooks::default(),
             continuer: FakeContinuer::default(),
+            metrics: FakeMetrics::default(),
         }
     }
 
@@ -91,6 +95,7 @@ impl World {
             ledger: &self.ledger,
             hooks: &self.hooks,
             continuer: &self.continuer,
+            metrics: &self.metrics,
         };
         let info = InvocationInfo {
             owner: owner.to_owned(),
@@ -138,6 +143,38 @@ async fn a_finished_load_runs_the_hooks_then_re_enables_the_rule_then_notifies()
     assert_eq!(body["details"]["run_id"], "dms-refresh-demo@1790000000");
     assert_eq!(body["details"]["rows_affected"], 3);
     assert_eq!(w.ledger.done_count(), 1);
+}
+
+/// The run's metrics are emitted once, when the ledger recorded it done: a
+/// duplicate delivery adds none.
+#[tokio::test]
+async fn a_finished_run_emits_its_metrics_once() {
+    use crate::metrics::{Measure, names};
+    let w = World::new(&[A]);
+    w.deliver(FINISHED).await.unwrap();
+    w.deliver(FINISHED).await.unwrap();
+    let events = w.metrics.events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let run = &events[0];
+    for (name, measure) in [
+        (names::RUN_SUCCEEDED, Measure::Count(1)),
+        (names::RUN_FAILED, Measure::Count(0)),
+        (names::ROWS_MASKED, Measure::Count(3)),
+        (names::TABLES_MASKED, Measure::Count(2)),
+        (names::VERIFICATION_PASSED, Measure::Count(1)),
+    ] {
+        assert_eq!(run.metric(name), Some(measure), "{name}: {run:?}");
+    }
+    // The fakes' task started at 1_790_000_000 and stopped an hour later.
+    let since_stop = now_epoch() - 1_790_003_600.0;
+    assert!(
+        matches!(run.metric(names::STOP_TO_PUBLISHED), Some(Measure::Seconds(s)) if (s - since_stop).abs() < 60.0),
+        "{run:?}"
+    );
+    assert!(
+        matches!(run.metric(names::RUN_DURATION), Some(Measure::Seconds(s)) if (s - since_stop - 3600.0).abs() < 60.0),
+        "{run:?}"
+    );
 }
 
 #[tokio::test]
@@ -851,6 +888,17 @@ async fn a_permanent_failure_retried_by_lambda_alerts_once() {
     }
     assert_eq!(w.hooks.run_count(), 3);
     assert_eq!(w.notifier.messages().len(), 1, "{:?}", w.subjects());
+    // Counted once, like its alert, with the verification that failed it.
+    let events = w.metrics.events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        events[0].metric(crate::metrics::names::RUN_FAILED),
+        Some(crate::metrics::Measure::Count(1))
+    );
+    assert_eq!(
+        events[0].metric(crate::metrics::names::VERIFICATION_PASSED),
+        Some(crate::metrics::Measure::Count(0))
+    );
     assert_eq!(
         w.rules.lock_of(RULE).and_then(|l| l.handled_run).as_deref(),
         Some("dms-refresh-demo@1790000000")
