@@ -105,7 +105,34 @@ def strip_unsupported(template: dict[str, Any]) -> tuple[dict[str, Any], dict[st
                 res["DependsOn"] = kept
             else:
                 del res["DependsOn"]
+        _unlink_subs(res, set(removed))
     return tpl, removed
+
+
+def _unlink_subs(node: Any, removed: set[str]) -> None:
+    """Replace `${Logical}` and `${Logical.Attribute}` of removed resources inside Fn::Sub
+    strings (the dashboard names the alarms by ARN) with a placeholder, which moto's
+    CloudFormation would otherwise refuse as a reference to an undefined resource."""
+    import re
+
+    def unlink(text: str) -> str:
+        return re.sub(
+            r"\$\{([A-Za-z0-9]+)(\.[A-Za-z0-9.]+)?\}",
+            lambda m: f"removed:{m.group(1)}" if m.group(1) in removed else m.group(0),
+            text,
+        )
+
+    if isinstance(node, list):
+        for item in node:
+            _unlink_subs(item, removed)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Fn::Sub" and isinstance(value, str):
+                node[key] = unlink(value)
+            elif key == "Fn::Sub" and isinstance(value, list) and value and isinstance(value[0], str):
+                value[0] = unlink(value[0])
+            else:
+                _unlink_subs(value, removed)
 
 
 def build_zip(files: dict[str, bytes]) -> bytes:

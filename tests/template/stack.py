@@ -373,6 +373,7 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
             "DEVELOPER_GRANTS": params["DeveloperGrants"],
             "PURGE_QUARANTINE": params["PurgeQuarantine"],
             "DMS_EVENT_SUBSCRIPTION_NAME": f"{deployed.name}-dms-events" if use_sns else "",
+            "METRICS_NAMESPACE": "dms-refresh",
         },
     }
     w.check(
