@@ -18,6 +18,8 @@ pub struct LambdaEmulator {
     _watch: Child,
     _function: Child,
     port: u16,
+    /// What the function wrote to stdout and stderr.
+    pub log: PathBuf,
 }
 
 pub fn built_binary(name: &str) -> PathBuf {
@@ -79,6 +81,7 @@ impl LambdaEmulator {
             _watch: watch,
             _function: function,
             port,
+            log: function_log,
         }
     }
 

@@ -3,6 +3,7 @@
 //! Run through `bash scripts/test.sh`, which installs and starts what they need.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod dashboard_metrics;
 mod databases;
 mod faults;
 mod harness;

@@ -30,6 +30,18 @@ pub mod names {
     pub const STOP_TO_PUBLISHED: &str = "StopToPublished";
     /// Seconds the schedule rule's lock has been held (0 when free).
     pub const LOCK_AGE: &str = "LockAge";
+
+    /// Every metric the functions emit.
+    pub const ALL: [&str; 8] = [
+        RUN_SUCCEEDED,
+        RUN_FAILED,
+        RUN_DURATION,
+        ROWS_MASKED,
+        TABLES_MASKED,
+        VERIFICATION_PASSED,
+        STOP_TO_PUBLISHED,
+        LOCK_AGE,
+    ];
 }
 
 /// A metric's value, with its CloudWatch unit.
