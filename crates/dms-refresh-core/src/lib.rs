@@ -16,5 +16,6 @@ pub mod ports;
 pub mod post;
 pub mod reconcile;
 pub mod runs;
+pub mod schedule;
 pub mod starter;
 pub mod task;
