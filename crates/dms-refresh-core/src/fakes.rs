@@ -175,12 +175,15 @@ pub struct FakeRules {
     pub locks: Mutex<HashMap<String, RuleLock>>,
     /// Lock writes fail (throttled) while set.
     pub fail_lock_writes: Mutex<bool>,
+    pub schedules: Mutex<HashMap<String, String>>,
 }
 
 impl FakeRules {
+    /// A rule on the template's default schedule, midnight UTC every day.
     pub fn with_rule(name: &str, state: RuleState) -> Self {
         let fake = Self::default();
         lock(&fake.rules).insert(name.to_owned(), state);
+        lock(&fake.schedules).insert(name.to_owned(), "cron(0 0 * * ? *)".to_owned());
         fake
     }
 
@@ -207,6 +210,10 @@ impl FakeRules {
 impl ScheduleRule for FakeRules {
     async fn rule_state(&self, rule_name: &str) -> Result<Option<RuleState>, PortError> {
         Ok(self.state(rule_name))
+    }
+
+    async fn schedule_expression(&self, rule_name: &str) -> Result<Option<String>, PortError> {
+        Ok(lock(&self.schedules).get(rule_name).cloned())
     }
 
     async fn set_rule_state(&self, rule_name: &str, state: RuleState) -> Result<(), PortError> {

@@ -144,6 +144,13 @@ pub trait ScheduleRule: Sync {
         state: RuleState,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 
+    /// The rule's schedule expression (`cron(...)` or `rate(...)`);
+    /// `Ok(None)` when the rule does not exist or is not scheduled.
+    fn schedule_expression(
+        &self,
+        rule_name: &str,
+    ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+
     /// The project's lock record on the rule, if any.
     fn lock(
         &self,

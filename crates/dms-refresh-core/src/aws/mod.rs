@@ -397,6 +397,14 @@ impl ScheduleRule for EventBridgeClient {
         }))
     }
 
+    async fn schedule_expression(&self, rule_name: &str) -> Result<Option<String>, PortError> {
+        let answer = self.client.describe_rule().name(rule_name).send().await;
+        let output = found("DescribeRule", answer, |e| {
+            e.is_resource_not_found_exception()
+        })?;
+        Ok(output.and_then(|o| o.schedule_expression().map(str::to_owned)))
+    }
+
     async fn set_rule_state(&self, rule_name: &str, state: RuleState) -> Result<(), PortError> {
         match state {
             RuleState::Enabled => self

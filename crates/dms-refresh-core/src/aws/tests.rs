@@ -514,6 +514,36 @@ async fn rule_state_and_toggles() {
 }
 
 #[tokio::test]
+async fn the_schedule_expression_is_read_from_the_rule() {
+    let describe = mock!(aws_sdk_eventbridge::Client::describe_rule)
+        .match_requests(|req| req.name() == Some("nightly"))
+        .then_output(|| {
+            DescribeRuleOutput::builder()
+                .name("nightly")
+                .schedule_expression("cron(30 1 * * ? *)")
+                .build()
+        });
+    let missing = mock!(aws_sdk_eventbridge::Client::describe_rule)
+        .match_requests(|req| req.name() == Some("gone"))
+        .then_error(|| {
+            aws_sdk_eventbridge::operation::describe_rule::DescribeRuleError::ResourceNotFoundException(
+                aws_sdk_eventbridge::types::error::ResourceNotFoundException::builder().build(),
+            )
+        });
+    let client = mock_client!(
+        aws_sdk_eventbridge,
+        RuleMode::MatchAny,
+        [&describe, &missing]
+    );
+    let eb = EventBridgeClient::new(client);
+    assert_eq!(
+        eb.schedule_expression("nightly").await.unwrap().as_deref(),
+        Some("cron(30 1 * * ? *)")
+    );
+    assert_eq!(eb.schedule_expression("gone").await.unwrap(), None);
+}
+
+#[tokio::test]
 async fn publish_sends_topic_subject_and_body() {
     let rule = mock!(aws_sdk_sns::Client::publish)
         .match_requests(|req| {
