@@ -8,6 +8,7 @@
 
 mod announce;
 mod settle;
+mod success_message;
 #[cfg(test)]
 pub(crate) mod tests;
 

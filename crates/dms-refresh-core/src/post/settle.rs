@@ -610,19 +610,23 @@ where
         } else {
             "No hooks are configured."
         };
+        let next_run = match ending {
+            Ending::Finished => self.next_run_line(config, &rule).await,
+            _ => String::new(),
+        };
         let (key, outcome, alert_subject, summary, action) = match ending {
             Ending::Finished => (
                 "succeeded".to_owned(),
                 "succeeded",
                 format!("dms-refresh: run {} succeeded", run.run_id),
-                format!(
-                    "The refresh finished{}. Rule {rule}.",
-                    if self.hooks.is_configured() {
-                        " and the post-refresh hooks ran"
-                    } else {
-                        "; no post-refresh hooks are configured"
-                    }
-                ),
+                super::success_message::text(&super::success_message::Success {
+                    run,
+                    hooks_configured: self.hooks.is_configured(),
+                    figures: figures.as_ref(),
+                    rule: &rule,
+                    next_run: &next_run,
+                    now_epoch: super::now_epoch(),
+                }),
                 RecordAction::Completed {
                     run_id: run.run_id.clone(),
                     rows_affected,
@@ -665,6 +669,9 @@ where
             ),
         };
         body["outcome"] = json!(outcome);
+        if *ending == Ending::Finished {
+            body["next_scheduled_run"] = json!(next_run);
+        }
         let alert = Alert {
             subject: alert_subject,
             summary,

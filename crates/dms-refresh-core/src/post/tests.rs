@@ -143,6 +143,26 @@ async fn a_finished_load_runs_the_hooks_then_re_enables_the_rule_then_notifies()
     assert_eq!(body["details"]["run_id"], "dms-refresh-demo@1790000000");
     assert_eq!(body["details"]["rows_affected"], 3);
     assert_eq!(w.ledger.done_count(), 1);
+    // The summary for people: rows per table, verification, the next run
+    // of the rule's schedule (the fakes' rule fires at midnight UTC).
+    let summary = body["summary"].as_str().unwrap();
+    for line in [
+        "Tasks: dms-refresh-demo (FULL_LOAD_ONLY_FINISHED)",
+        "Rows masked: 3 in 2 table(s)",
+        "  app.customers  2",
+        "Verification: passed (4 checks)",
+    ] {
+        assert!(summary.lines().any(|l| l == line), "{line:?} in {summary}");
+    }
+    let next = summary
+        .lines()
+        .find_map(|l| l.strip_prefix("Next scheduled run: "))
+        .unwrap();
+    assert!(
+        next.ends_with(" 00:00 UTC (cron(0 0 * * ? *))"),
+        "{summary}"
+    );
+    assert_eq!(body["details"]["next_scheduled_run"], next);
 }
 
 /// The run's metrics are emitted once, when the ledger recorded it done: a
