@@ -328,7 +328,9 @@ def run(args: argparse.Namespace) -> int:
     if not notes:
         raise StepFailed("no notification was published")
     for note in notes:
-        show("notification", {"Subject": note.get("Subject"), "Message": json.loads(note["Message"])["summary"]})
+        # The body is the summary as text, then a separator line and the same as JSON.
+        text = note["Message"].rsplit("\n---- details (JSON) ----\n", 1)[0]
+        show("notification", f"{note.get('Subject')}\n{text}")
 
     step("8. The same notification delivered again (SNS delivers at least once)")
     again = post.invoke(ROOT / "events" / "post-processor" / "sns-finished.json")

@@ -403,8 +403,10 @@ impl Inbox {
                 let envelope: serde_json::Value =
                     serde_json::from_str(m.body().unwrap_or("{}")).expect("SNS envelope");
                 let subject = envelope["Subject"].as_str().unwrap_or_default().to_owned();
-                let body = serde_json::from_str(envelope["Message"].as_str().unwrap_or("null"))
-                    .expect("notification body is JSON");
+                let message = envelope["Message"].as_str().unwrap_or_default();
+                let json = dms_refresh_core::notify::json_part(message)
+                    .expect("the notification body ends with its JSON");
+                let body = serde_json::from_str(json).expect("the notification's JSON");
                 out.push((subject, body));
                 if let Some(handle) = m.receipt_handle() {
                     self.sqs

@@ -7,8 +7,8 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::ports::Notifier;
 
-/// A message for operators: a short subject and a JSON body. It never carries
-/// secrets or row data.
+/// A message for operators: a short subject, a summary for people and JSON
+/// details for programs. It never carries secrets or row data.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alert {
     pub subject: String,
@@ -16,11 +16,28 @@ pub struct Alert {
     pub details: Value,
 }
 
+/// The line between the text and the JSON of a message body.
+pub const JSON_SEPARATOR: &str = "---- details (JSON) ----";
+
 impl Alert {
-    /// The JSON body published to SNS.
+    /// The body published to SNS: the summary as text, then the separator
+    /// line, then the summary and the details as one line of JSON, which
+    /// [`json_part`] finds again.
     pub fn body(&self) -> String {
+        format!("{}\n\n{JSON_SEPARATOR}\n{}", self.summary, self.json())
+    }
+
+    /// `{"summary": ..., "details": ...}` on one line.
+    pub fn json(&self) -> String {
         serde_json::json!({ "summary": self.summary, "details": self.details }).to_string()
     }
+}
+
+/// The JSON of a body written by [`Alert::body`]: what follows the last
+/// separator line (the JSON itself holds no line break).
+pub fn json_part(body: &str) -> Option<&str> {
+    let marker = format!("\n{JSON_SEPARATOR}\n");
+    body.rsplit_once(marker.as_str()).map(|(_, json)| json)
 }
 
 /// SNS subjects are ASCII, at most 100 characters, with no line breaks.
@@ -77,14 +94,17 @@ mod tests {
     }
 
     #[test]
-    fn body_is_json_with_summary_and_details() {
+    fn the_body_is_the_summary_for_people_then_the_json() {
         let alert = Alert {
             subject: "s".into(),
-            summary: "done".into(),
-            details: serde_json::json!({"k": 1}),
+            summary: format!("done\nin two lines, even quoting\n{JSON_SEPARATOR}\n"),
+            details: serde_json::json!({"k": "a\nb"}),
         };
-        let v: Value = serde_json::from_str(&alert.body()).unwrap();
-        assert_eq!(v["summary"], "done");
-        assert_eq!(v["details"]["k"], 1);
+        let body = alert.body();
+        assert!(body.starts_with("done\nin two lines"), "{body}");
+        let v: Value = serde_json::from_str(json_part(&body).unwrap()).unwrap();
+        assert_eq!(v["summary"], alert.summary.as_str());
+        assert_eq!(v["details"]["k"], "a\nb");
+        assert_eq!(json_part("{\"only\": \"json\"}"), None);
     }
 }

@@ -139,7 +139,12 @@ async fn a_finished_load_runs_the_hooks_then_re_enables_the_rule_then_notifies()
     let messages = w.notifier.messages();
     assert_eq!(messages.len(), 1);
     assert!(messages[0].1.contains("succeeded"), "{}", messages[0].1);
-    let body: Value = serde_json::from_str(&messages[0].2).unwrap();
+    let (text, json) = messages[0]
+        .2
+        .split_once(crate::notify::JSON_SEPARATOR)
+        .unwrap();
+    let body: Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(text.trim_end(), body["summary"], "the text is the summary");
     assert_eq!(body["details"]["run_id"], "dms-refresh-demo@1790000000");
     assert_eq!(body["details"]["rows_affected"], 3);
     assert_eq!(w.ledger.done_count(), 1);
