@@ -266,8 +266,18 @@ async fn a_killed_connection_is_resumed_without_double_masking(engine: Engine) {
     assert_eq!(err.error_type(), "HookFailedRetryable", "{err}");
     assert_eq!(scene.moto.rule_state(&scene.rule).await, "DISABLED");
 
-    // Lambda's retry: the run resumes from its last committed chunk.
-    let retry = scene.deliver(FINISHED, later()).await.unwrap();
+    // Lambda's retries (two): the run resumes from its last committed chunk.
+    // A second retryable failure (MariaDB can report a deadlock on the
+    // server-wide control tables while other tests run) takes the next one,
+    // and alerts once more.
+    let mut retry = scene.deliver(FINISHED, later()).await;
+    let mut failed_retries = 0;
+    while failed_retries < 1 && matches!(&retry, Err(e) if e.error_type() == "HookFailedRetryable")
+    {
+        failed_retries += 1;
+        retry = scene.deliver(FINISHED, later()).await;
+    }
+    let retry = retry.unwrap();
     assert!(
         matches!(retry.records[0].action, RecordAction::Completed { .. }),
         "{retry:?}"
@@ -277,8 +287,8 @@ async fn a_killed_connection_is_resumed_without_double_masking(engine: Engine) {
     let published = scene.inbox.drain().await;
     assert_eq!(
         published.len(),
-        2,
-        "one alert for the failure, one success: {published:?}"
+        2 + failed_retries,
+        "one alert per failure, one success: {published:?}"
     );
 }
 
