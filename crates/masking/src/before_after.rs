@@ -388,21 +388,8 @@ pub(crate) fn compare(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::text_column as col;
     use crate::rules::{Dictionary, Strategy};
-    use crate::value_edges::ColumnKind;
-
-    fn col(name: &str, strategy: Strategy) -> ColumnPlan {
-        ColumnPlan {
-            name: name.into(),
-            quoted: format!("\"{name}\""),
-            strategy,
-            kind: ColumnKind {
-                data_type: "text".into(),
-                unsigned: false,
-            },
-            normalize: None,
-        }
-    }
 
     fn row(key: &str, values: &[Option<&str>]) -> RowPrints {
         RowPrints {

@@ -182,21 +182,8 @@ pub(crate) fn parse(stored: Option<&str>) -> Vec<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::text_column as col;
     use crate::rules::Strategy;
-    use crate::value_edges::ColumnKind;
-
-    fn col(name: &str, strategy: Strategy) -> ColumnPlan {
-        ColumnPlan {
-            name: name.into(),
-            quoted: format!("\"{name}\""),
-            strategy,
-            kind: ColumnKind {
-                data_type: "text".into(),
-                unsigned: false,
-            },
-            normalize: None,
-        }
-    }
 
     #[test]
     fn steps_sum_only_when_every_one_counted() {

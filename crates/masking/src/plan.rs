@@ -54,6 +54,21 @@ pub(crate) struct TablePlan {
     pub partitions: Vec<TableRef>,
 }
 
+/// Tests: a masked `text` column named `name` (quoted for PostgreSQL).
+#[cfg(test)]
+pub(crate) fn text_column(name: &str, strategy: crate::rules::Strategy) -> ColumnPlan {
+    ColumnPlan {
+        name: name.into(),
+        quoted: format!("\"{name}\""),
+        strategy,
+        kind: ColumnKind {
+            data_type: "text".into(),
+            unsigned: false,
+        },
+        normalize: None,
+    }
+}
+
 impl TablePlan {
     /// The tables the masking `UPDATE`s write: the leaf partitions of a
     /// partitioned table, the table itself otherwise.
