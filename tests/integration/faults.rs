@@ -434,6 +434,7 @@ async fn the_emulator_going_away_mid_start_fails_clearly_and_starts_once_after()
         start_type: None,
         allow_partial: false,
         force: false,
+        cdc_start: None,
     };
     let again = start_refresh(&config, &ports, operator, "request-3")
         .await

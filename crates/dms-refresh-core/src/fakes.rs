@@ -5,8 +5,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use crate::config::RefreshType;
+use crate::guard::{EndpointInfo, MappedTask};
 use crate::ports::{
-    FailureKind, LockUpdate, Notifier, PortError, ReplicationTasks, RuleLock, RuleState,
+    Endpoints, FailureKind, LockUpdate, Notifier, PortError, ReplicationTasks, RuleLock, RuleState,
     ScheduleRule, StartRequest,
 };
 use crate::task::{TaskInfo, TaskStatus};
@@ -40,6 +41,7 @@ pub fn task(arn: &str, status: TaskStatus) -> TaskInfo {
         stop_date_epoch: Some(1_790_003_600.0),
         cdc_stop_position: None,
         target_endpoint_arn: Some("arn:aws:dms:eu-west-1:123456789012:endpoint:TARGET".into()),
+        source_endpoint_arn: Some("arn:aws:dms:eu-west-1:123456789012:endpoint:SOURCE".into()),
         full_load_progress_percent: Some(100),
     }
 }
@@ -62,6 +64,8 @@ pub struct FakeDms {
     pub refuse_start_when_running: Mutex<bool>,
     /// Event subscriptions by name, with their status.
     pub subscriptions: Mutex<HashMap<String, String>>,
+    /// Endpoints by ARN.
+    pub endpoints: Mutex<HashMap<String, EndpointInfo>>,
 }
 
 impl FakeDms {
@@ -96,6 +100,51 @@ impl FakeDms {
 
     pub fn status(&self, arn: &str) -> Option<TaskStatus> {
         lock(&self.tasks).get(arn).map(|t| t.status.clone())
+    }
+}
+
+impl Endpoints for FakeDms {
+    async fn describe_endpoint(&self, arn: &str) -> Result<Option<EndpointInfo>, PortError> {
+        Ok(lock(&self.endpoints).get(arn).cloned())
+    }
+
+    async fn tasks_writing_to(&self, arn: &str) -> Result<Vec<MappedTask>, PortError> {
+        Ok(lock(&self.tasks)
+            .values()
+            .filter(|t| t.target_endpoint_arn.as_deref() == Some(arn))
+            .map(|t| MappedTask {
+                arn: t.arn.clone(),
+                identifier: t.identifier.clone(),
+                table_mappings: None,
+            })
+            .collect())
+    }
+}
+
+/// Replication slots by name; every read is counted.
+#[derive(Debug, Default)]
+pub struct FakeSlots {
+    pub slots: Mutex<HashMap<String, crate::cdc_start::SlotView>>,
+    pub reads: Mutex<usize>,
+}
+
+impl FakeSlots {
+    /// The source holds this one slot.
+    pub fn with_slot(view: crate::cdc_start::SlotView) -> Self {
+        let fake = Self::default();
+        lock(&fake.slots).insert(view.slot_name.clone(), view);
+        fake
+    }
+}
+
+impl crate::ports::ReplicationSlots for FakeSlots {
+    async fn slot(
+        &self,
+        slot_name: &str,
+        _from: crate::cdc_start::Lsn,
+    ) -> Result<Option<crate::cdc_start::SlotView>, PortError> {
+        *lock(&self.reads) += 1;
+        Ok(lock(&self.slots).get(slot_name).cloned())
     }
 }
 

@@ -18,6 +18,9 @@ pub struct EndpointInfo {
     /// A MySQL-family target that sends every table into one database
     /// (`MySqlSettings.TargetDbType` `specific-database`): that database.
     pub single_database: Option<String>,
+    /// A PostgreSQL source's logical replication slot
+    /// (`PostgreSQLSettings.SlotName`).
+    pub slot_name: Option<String>,
 }
 
 /// A task that writes to a target endpoint, with its table mappings.
@@ -189,6 +192,7 @@ mod tests {
             port: Some(5432),
             database_name: Some("app".into()),
             single_database: None,
+            slot_name: None,
         }
     }
 

@@ -3,6 +3,7 @@
 //! through, and the AWS adapters behind those ports.
 
 pub mod aws;
+pub mod cdc_start;
 pub mod config;
 pub mod events;
 #[cfg(any(test, feature = "fakes"))]

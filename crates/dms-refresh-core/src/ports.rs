@@ -51,6 +51,8 @@ pub struct StartRequest {
     pub task_arn: String,
     pub start_type: StartType,
     pub cdc_stop_position: Option<String>,
+    /// Where CDC starts (`CdcStartPosition` or `CdcStartTime`), when asked.
+    pub cdc_start: Option<crate::cdc_start::CdcStart>,
 }
 
 /// The DMS calls the functions make.
@@ -419,4 +421,16 @@ pub trait Secrets: Sync {
         &self,
         secret_arn: &str,
     ) -> impl Future<Output = Result<String, PortError>> + Send;
+}
+
+/// The source database's logical replication slots, read without consuming
+/// anything (for a CDC start from a native point).
+pub trait ReplicationSlots: Sync {
+    /// The slot named `slot_name` and the first change it holds at or after
+    /// `from`; `Ok(None)` when the source has no such slot.
+    fn slot(
+        &self,
+        slot_name: &str,
+        from: crate::cdc_start::Lsn,
+    ) -> impl Future<Output = Result<Option<crate::cdc_start::SlotView>, PortError>> + Send;
 }

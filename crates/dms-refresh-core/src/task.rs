@@ -93,6 +93,7 @@ pub struct TaskInfo {
     /// `CdcStopPosition`: where a CDC task was told to stop, if anywhere.
     pub cdc_stop_position: Option<String>,
     pub target_endpoint_arn: Option<String>,
+    pub source_endpoint_arn: Option<String>,
     pub full_load_progress_percent: Option<i32>,
 }
 

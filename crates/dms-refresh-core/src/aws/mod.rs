@@ -11,6 +11,7 @@ use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 mod rule_lock;
 
+use crate::cdc_start::CdcStart;
 use crate::config::RefreshType;
 use crate::guard::{EndpointInfo, MappedTask};
 use crate::ports::{
@@ -181,6 +182,7 @@ pub fn task_info(task: &aws_sdk_databasemigration::types::ReplicationTask) -> Op
             .filter(|p| !p.is_empty())
             .map(str::to_owned),
         target_endpoint_arn: task.target_endpoint_arn().map(str::to_owned),
+        source_endpoint_arn: task.source_endpoint_arn().map(str::to_owned),
         full_load_progress_percent: stats.map(|s| s.full_load_progress_percent()),
     })
 }
@@ -217,6 +219,14 @@ impl ReplicationTasks for DmsClient {
             .replication_task_arn(&request.task_arn)
             .start_replication_task_type(start_type)
             .set_cdc_stop_position(request.cdc_stop_position.clone())
+            .set_cdc_start_position(match &request.cdc_start {
+                Some(CdcStart::Position(p)) => Some(p.clone()),
+                _ => None,
+            })
+            .set_cdc_start_time(match request.cdc_start {
+                Some(CdcStart::Time(secs)) => Some(aws_smithy_types::DateTime::from_secs(secs)),
+                _ => None,
+            })
             .send()
             .await
             .map(|_| ())
@@ -294,6 +304,10 @@ impl Endpoints for DmsClient {
                 port: e.port().and_then(|p| u16::try_from(p).ok()),
                 database_name: e.database_name().map(str::to_owned),
                 single_database: single_database(e),
+                slot_name: e
+                    .postgre_sql_settings()
+                    .and_then(|s| s.slot_name())
+                    .map(str::to_owned),
             }))
     }
 

@@ -446,6 +446,7 @@ async fn start_sends_arn_start_type_and_cdc_stop_position() {
         task_arn: ARN.into(),
         start_type: StartType::ResumeProcessing,
         cdc_stop_position: Some("commit_time:2026-11-21T00:00:00".into()),
+        cdc_start: None,
     })
     .await
     .unwrap();
@@ -453,10 +454,59 @@ async fn start_sends_arn_start_type_and_cdc_stop_position() {
         task_arn: ARN.into(),
         start_type: StartType::ReloadTarget,
         cdc_stop_position: None,
+        cdc_start: None,
     })
     .await
     .unwrap();
     assert_eq!((rule.num_calls(), plain.num_calls()), (1, 1));
+}
+
+/// StartReplicationTask's `CdcStartPosition` and `CdcStartTime` (API
+/// reference: "Use either CdcStartPosition or CdcStartTime ... Specifying
+/// both values results in an error"): a position is sent alone, a time alone,
+/// as a timestamp.
+#[tokio::test]
+async fn start_sends_cdc_start_position_or_cdc_start_time_never_both() {
+    use crate::cdc_start::CdcStart;
+    let position = mock!(aws_sdk_databasemigration::Client::start_replication_task)
+        .match_requests(|req| {
+            req.start_replication_task_type()
+                == Some(&StartReplicationTaskTypeValue::StartReplication)
+                && req.cdc_start_position() == Some("1/87F75B28")
+                && req.cdc_start_time().is_none()
+        })
+        .then_output(|| StartReplicationTaskOutput::builder().build());
+    let time = mock!(aws_sdk_databasemigration::Client::start_replication_task)
+        .match_requests(|req| {
+            req.start_replication_task_type()
+                == Some(&StartReplicationTaskTypeValue::ResumeProcessing)
+                && req.cdc_start_position().is_none()
+                && req.cdc_start_time().map(aws_smithy_types::DateTime::secs) == Some(1_795_219_200)
+        })
+        .then_output(|| StartReplicationTaskOutput::builder().build());
+    let client = mock_client!(
+        aws_sdk_databasemigration,
+        RuleMode::MatchAny,
+        [&position, &time]
+    );
+    let dms = DmsClient::new(client);
+    for (start_type, cdc_start) in [
+        (
+            StartType::StartReplication,
+            CdcStart::Position("1/87F75B28".into()),
+        ),
+        (StartType::ResumeProcessing, CdcStart::Time(1_795_219_200)),
+    ] {
+        dms.start_task(&StartRequest {
+            task_arn: ARN.into(),
+            start_type,
+            cdc_stop_position: None,
+            cdc_start: Some(cdc_start),
+        })
+        .await
+        .unwrap();
+    }
+    assert_eq!((position.num_calls(), time.num_calls()), (1, 1));
 }
 
 #[tokio::test]
@@ -474,6 +524,7 @@ async fn start_maps_invalid_state_fault() {
             task_arn: ARN.into(),
             start_type: StartType::ReloadTarget,
             cdc_stop_position: None,
+            cdc_start: None,
         })
         .await
         .unwrap_err();

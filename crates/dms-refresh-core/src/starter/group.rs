@@ -4,7 +4,7 @@
 use tracing::warn;
 
 use super::lock::started_under_lock;
-use crate::config::Config;
+use crate::config::{Config, RefreshType};
 use crate::task::{StartDecision, StartType, TaskInfo, decide_start};
 
 /// One task of the group and what will be done with it.
@@ -48,6 +48,19 @@ pub fn plan(
             }
         })
         .collect()
+}
+
+/// A CDC start point applies only to CDC-only tasks (migration type `cdc`):
+/// any other task of the group cannot start as asked.
+pub fn require_cdc_only(config: &Config, plan: &mut [PlannedTask]) {
+    for p in plan.iter_mut() {
+        let kind = p.task.migration_type.unwrap_or(config.refresh_type);
+        if kind != RefreshType::Cdc && matches!(p.decision, StartDecision::Start(_)) {
+            p.decision = StartDecision::Skip(format!(
+                "a CDC start point applies only to a CDC-only task; this one is {kind}"
+            ));
+        }
+    }
 }
 
 /// The rule refuses every start.

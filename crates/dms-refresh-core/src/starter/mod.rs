@@ -2,10 +2,12 @@
 //! group before touching anything, take the schedule rule's lock, start the
 //! tasks, and report.
 
+mod cdc_point;
 mod group;
 mod lock;
 mod trigger;
 
+pub use cdc_point::{CdcStartCheck, SlotCheck, SourceCheck, check_source};
 pub use group::{PlannedTask, all_or_nothing};
 pub use lock::{
     OWN_START_SKEW_SECS, Requester, RuleAccess, decide_rule_access, started_under_lock,
@@ -15,11 +17,12 @@ pub use trigger::{EventError, Trigger, parse_trigger};
 use serde::Serialize;
 use tracing::{info, warn};
 
+use crate::cdc_start::CdcStart;
 use crate::config::{Config, RefreshType};
 use crate::notify::{Alert, publish_if_configured};
 use crate::ports::{
-    FailureKind, Notifier, PortError, ReplicationTasks, RuleLock, RuleState, ScheduleRule,
-    StartRequest,
+    Endpoints, FailureKind, Notifier, PortError, ReplicationSlots, ReplicationTasks, RuleLock,
+    RuleState, ScheduleRule, StartRequest,
 };
 use crate::task::{StartDecision, StartType, TaskInfo};
 
@@ -71,6 +74,9 @@ pub struct StartSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<RuleOutcome>,
     pub tasks: Vec<TaskOutcome>,
+    /// The source-side checks of a CDC start point, when one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cdc_start_check: Option<CdcStartCheck>,
 }
 
 /// Why a starter invocation failed.
@@ -84,6 +90,11 @@ pub enum StarterError {
     RuleNotFound(String),
     #[error(transparent)]
     Port(#[from] PortError),
+    #[error("CDC start refused: {reason}")]
+    CdcStartRefused {
+        reason: String,
+        check: Box<CdcStartCheck>,
+    },
     #[error("{failed} task start(s) failed; rule {rule_note}: {detail}")]
     StartFailed {
         failed: usize,
@@ -103,6 +114,7 @@ impl StarterError {
             Self::Port(e) if e.is_retryable() => "AwsTransientError",
             Self::Port(_) => "AwsError",
             Self::StartFailed { .. } => "StartFailed",
+            Self::CdcStartRefused { .. } => "CdcStartRefused",
         }
     }
 }
@@ -155,6 +167,10 @@ where
         _ => None,
     };
     let mut plan = group::plan(config, tasks, requested, own_since);
+    let cdc_start = trigger.cdc_start().cloned();
+    if cdc_start.is_some() {
+        group::require_cdc_only(config, &mut plan);
+    }
 
     // 2. All or nothing: a task that cannot start means none is started. A
     //    rule that refuses every start blocks nothing worth an alert.
@@ -174,6 +190,7 @@ where
         refresh_type: config.refresh_type.as_str(),
         rule: None,
         tasks: Vec::new(),
+        cdc_start_check: None,
     };
 
     // 3. Take the lock before starting, so that no second invocation starts a second run.
@@ -188,7 +205,14 @@ where
     // 4. Start (or report) each task.
     let mut failures: Vec<String> = Vec::new();
     for planned in plan {
-        let outcome = start_one(config, ports.dms, planned, dry_run, &mut failures).await;
+        let outcome = start_one(
+            config,
+            ports.dms,
+            planned,
+            (dry_run, cdc_start.as_ref()),
+            &mut failures,
+        )
+        .await;
         summary.tasks.push(outcome);
     }
 
@@ -199,6 +223,31 @@ where
         return Ok(summary);
     }
     Err(give_back(config, ports, rule.as_ref(), summary, failures).await)
+}
+
+/// Run one starter invocation, with the source checks a CDC start point
+/// needs first (see [`check_source`]); `slots` reads the source's
+/// replication slots when a source secret is configured.
+pub async fn start_checked<D, R, N, S>(
+    config: &Config,
+    ports: &StarterPorts<'_, D, R, N>,
+    slots: Option<&S>,
+    trigger: Trigger,
+    request_id: &str,
+) -> Result<StartSummary, StarterError>
+where
+    D: ReplicationTasks + Endpoints,
+    R: ScheduleRule,
+    N: Notifier,
+    S: ReplicationSlots,
+{
+    let check = match trigger.cdc_start() {
+        Some(start) => Some(check_source(config, ports.dms, slots, start).await?),
+        None => None,
+    };
+    let mut summary = start_refresh(config, ports, trigger, request_id).await?;
+    summary.cdc_start_check = check;
+    Ok(summary)
 }
 
 async fn describe_group<D: ReplicationTasks>(
@@ -308,7 +357,7 @@ async fn start_one<D: ReplicationTasks>(
     config: &Config,
     dms: &D,
     planned: PlannedTask,
-    dry_run: bool,
+    (dry_run, cdc_start): (bool, Option<&CdcStart>),
     failures: &mut Vec<String>,
 ) -> TaskOutcome {
     let task = planned.task;
@@ -342,6 +391,7 @@ async fn start_one<D: ReplicationTasks>(
         task_arn: task.arn.clone(),
         start_type,
         cdc_stop_position: cdc_stop_position(config, &task),
+        cdc_start: cdc_start.cloned(),
     };
     match dms.start_task(&request).await {
         Ok(()) => {

@@ -36,6 +36,7 @@ fn operator(start_type: Option<StartType>, allow_partial: bool) -> Trigger {
         start_type,
         allow_partial,
         force: false,
+        cdc_start: None,
     }
 }
 
@@ -256,6 +257,7 @@ async fn an_operator_does_not_take_over_a_run_in_progress_unless_forced() {
         start_type: None,
         allow_partial: false,
         force: true,
+        cdc_start: None,
     };
     let started = w.run(&config(A, "schedule"), forced).await.unwrap();
     assert_eq!(started.tasks[0].action, TaskAction::Started);
@@ -525,6 +527,7 @@ async fn a_dry_run_changes_nothing() {
         start_type: None,
         allow_partial: false,
         force: false,
+        cdc_start: None,
     };
     let summary = w.run(&config(A, "schedule"), trigger).await.unwrap();
     assert_eq!(summary.tasks[0].action, TaskAction::WouldStart);

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::cdc_start::CdcStart;
 use crate::task::StartType;
 
 /// Why the starter was invoked.
@@ -28,6 +29,9 @@ pub enum Trigger {
         allow_partial: bool,
         /// Take the rule's lock over even while its run is not handled.
         force: bool,
+        /// Start CDC from this point of the source (CDC-only tasks).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cdc_start: Option<CdcStart>,
     },
 }
 
@@ -46,6 +50,14 @@ impl Trigger {
         }
     }
 
+    /// The CDC start point an operator asked for.
+    pub fn cdc_start(&self) -> Option<&CdcStart> {
+        match self {
+            Self::Operator { cdc_start, .. } => cdc_start.as_ref(),
+            _ => None,
+        }
+    }
+
     /// Who asks, for the rule's lock.
     pub fn requester(&self) -> super::lock::Requester {
         match self {
@@ -56,7 +68,9 @@ impl Trigger {
 }
 
 /// An explicit request: `{"operation": "start", "dry_run": true,
-/// "start_type": "reload-target", "allow_partial": false, "force": false}`.
+/// "start_type": "reload-target", "allow_partial": false, "force": false}`,
+/// with `cdc_start_position` or `cdc_start_time` to start CDC from a point
+/// of the source.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OperatorRequest {
@@ -69,6 +83,10 @@ struct OperatorRequest {
     allow_partial: bool,
     #[serde(default)]
     force: bool,
+    #[serde(default)]
+    cdc_start_position: Option<String>,
+    #[serde(default)]
+    cdc_start_time: Option<String>,
 }
 
 /// The invocation payload is not something the starter accepts.
@@ -138,11 +156,29 @@ fn operator_request(event: &Value) -> Result<Trigger, EventError> {
             })
         })
         .transpose()?;
+    let cdc_start = CdcStart::from_request(
+        request.cdc_start_position.as_deref(),
+        request.cdc_start_time.as_deref(),
+    )
+    .map_err(|e| EventError(format!("operator request: {e}")))?;
+    if cdc_start.is_some()
+        && !matches!(
+            start_type,
+            Some(StartType::StartReplication | StartType::ResumeProcessing)
+        )
+    {
+        return Err(EventError(
+            "operator request: a CDC start point needs start_type start-replication (a task \
+             that has never run) or resume-processing (a stopped task)"
+                .into(),
+        ));
+    }
     Ok(Trigger::Operator {
         dry_run: request.dry_run,
         start_type,
         allow_partial: request.allow_partial,
         force: request.force,
+        cdc_start,
     })
 }
 
@@ -194,7 +230,17 @@ mod tests {
                 start_type: Some(StartType::ReloadTarget),
                 allow_partial: true,
                 force: false,
+                cdc_start: None,
             }
+        );
+        let from_lsn = parse_trigger(&json!({
+            "operation": "start", "start_type": "start-replication",
+            "cdc_start_position": "1/87F75B28"
+        }))
+        .unwrap();
+        assert_eq!(
+            from_lsn.cdc_start(),
+            Some(&CdcStart::Position("1/87F75B28".into()))
         );
         assert_eq!(operator.owner("req-2"), "operator:req-2");
         for bad in [
@@ -207,6 +253,11 @@ mod tests {
             json!({"operation": "start", "start_type": "full"}),
             json!({"operation": "start", "dryrun": true}),
             json!({"operation": "start", "allow_partial": "yes"}),
+            json!({"operation": "start", "cdc_start_position": "1/0"}),
+            json!({"operation": "start", "start_type": "reload-target", "cdc_start_position": "1/0"}),
+            json!({"operation": "start", "start_type": "resume-processing",
+                   "cdc_start_position": "1/0", "cdc_start_time": "2026-11-21T00:00:00"}),
+            json!({"operation": "start", "start_type": "resume-processing", "cdc_start_time": 5}),
         ] {
             let err = parse_trigger(&bad).unwrap_err();
             assert!(
