@@ -38,4 +38,27 @@ if ! maria_up; then
     start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
     wait_for MariaDB maria_up
 fi
-echo "==> PostgreSQL and MariaDB are up"
+# A second PostgreSQL, private to the project, with logical decoding
+# (wal_level=logical needs a restart, so the shared server is left alone): the
+# source of the replication-slot tests of a CDC start from an LSN.
+SOURCE_PORT=5433
+SOURCE_DIR=/var/tmp/dms-refresh-pg-source
+pg_source_up() { pg_isready -q -h 127.0.0.1 -p "$SOURCE_PORT" 2>/dev/null; }
+as_postgres() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+if ! pg_source_up; then
+    echo "==> starting the logical-decoding PostgreSQL on 127.0.0.1:$SOURCE_PORT"
+    pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+    if [ ! -f "$SOURCE_DIR/PG_VERSION" ]; then
+        mkdir -p "$SOURCE_DIR"
+        [ "$(id -u)" -ne 0 ] || chown postgres: "$SOURCE_DIR"
+        as_postgres "$pg_bin/initdb" -D "$SOURCE_DIR" -A trust -U postgres >/dev/null
+    fi
+    as_postgres "$pg_bin/pg_ctl" -D "$SOURCE_DIR" -l "$SOURCE_DIR/server.log" -w start -o \
+        "-p $SOURCE_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$SOURCE_DIR \
+         -c wal_level=logical -c max_replication_slots=20 -c max_wal_senders=20 -c fsync=off" \
+        >/dev/null
+    wait_for "the logical-decoding PostgreSQL" pg_source_up
+fi
+echo "==> PostgreSQL (and its logical-decoding twin on $SOURCE_PORT) and MariaDB are up"

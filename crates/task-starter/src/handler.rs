@@ -2,29 +2,34 @@
 //! JSON answer or a typed Lambda error.
 
 use dms_refresh_core::config::Config;
-use dms_refresh_core::ports::{Notifier, ReplicationTasks, ScheduleRule};
-use dms_refresh_core::starter::{StarterError, StarterPorts, parse_trigger, start_refresh};
+use dms_refresh_core::ports::{
+    Endpoints, Notifier, ReplicationSlots, ReplicationTasks, ScheduleRule,
+};
+use dms_refresh_core::starter::{StarterError, StarterPorts, parse_trigger, start_checked};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
 use tracing::{error, info};
 
 /// Everything built once at init and shared by every invocation.
 #[derive(Debug)]
-pub struct Deps<D, R, N> {
+pub struct Deps<D, R, N, S> {
     pub config: Config,
     pub dms: D,
     pub rules: R,
     pub notifier: N,
+    /// The source's replication slots, when a source secret is configured.
+    pub slots: Option<S>,
 }
 
-pub async fn handle<D, R, N>(
+pub async fn handle<D, R, N, S>(
     event: LambdaEvent<Value>,
-    deps: &Deps<D, R, N>,
+    deps: &Deps<D, R, N, S>,
 ) -> Result<Value, Diagnostic>
 where
-    D: ReplicationTasks,
+    D: ReplicationTasks + Endpoints,
     R: ScheduleRule,
     N: Notifier,
+    S: ReplicationSlots,
 {
     let request_id = event.context.request_id.clone();
     let result = async {
@@ -35,7 +40,14 @@ where
             rules: &deps.rules,
             notifier: &deps.notifier,
         };
-        start_refresh(&deps.config, &ports, trigger, &request_id).await
+        start_checked(
+            &deps.config,
+            &ports,
+            deps.slots.as_ref(),
+            trigger,
+            &request_id,
+        )
+        .await
     }
     .await;
     match result {

@@ -1,0 +1,206 @@
+//! The PostgreSQL source's logical replication slot, for a CDC start from an
+//! LSN: the slot as `pg_replication_slots` shows it, and the first change it
+//! holds at or after the LSN, peeked with `pg_logical_slot_peek_changes` so
+//! that nothing is consumed (seed 003 warns that `..._get_changes` would
+//! consume changes DMS still needs).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use dms_refresh_core::cdc_start::{Lsn, SlotView};
+use dms_refresh_core::ports::{FailureKind, PortError, ReplicationSlots, Secrets};
+use masking::{DbCredentials, Dialect, TlsMode};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
+use sqlx::{ConnectOptions, Connection};
+
+/// Environment variables of the source database (all optional).
+pub mod vars {
+    pub const SECRET_ARN: &str = "SOURCE_DB_SECRET_ARN";
+    pub const TLS_MODE: &str = "SOURCE_DB_TLS_MODE";
+    pub const TLS_CA_PATH: &str = "SOURCE_DB_TLS_CA_PATH";
+}
+
+/// Where the rules layer puts the RDS CA bundle.
+const DEFAULT_CA_PATH: &str = "/opt/rds-ca-bundle.pem";
+const OP: &str = "ReadReplicationSlot";
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Reads slots through a connection made from the source secret, one per check.
+#[derive(Debug)]
+pub struct SourceSlots<S> {
+    secret_arn: String,
+    tls: TlsMode,
+    secrets: S,
+}
+
+impl<S: Secrets> SourceSlots<S> {
+    /// `None` when no source secret is configured.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        secrets: S,
+    ) -> Result<Option<Self>, String> {
+        let get = |k: &str| {
+            lookup(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let Some(secret_arn) = get(vars::SECRET_ARN) else {
+            return Ok(None);
+        };
+        let tls = match get(vars::TLS_MODE).as_deref() {
+            None | Some("require") => TlsMode::Require,
+            Some("disable") => TlsMode::Disable,
+            Some("verify-full") => TlsMode::VerifyFull {
+                ca_pem_path: PathBuf::from(
+                    get(vars::TLS_CA_PATH).unwrap_or_else(|| DEFAULT_CA_PATH.to_owned()),
+                ),
+            },
+            Some(other) => {
+                return Err(format!(
+                    "{} has an invalid value {other:?}: expected require, verify-full or disable",
+                    vars::TLS_MODE
+                ));
+            }
+        };
+        Ok(Some(Self {
+            secret_arn,
+            tls,
+            secrets,
+        }))
+    }
+}
+
+fn failed(kind: FailureKind, message: impl Into<String>) -> PortError {
+    PortError::new(OP, kind, message)
+}
+
+fn db_error(e: &sqlx::Error) -> PortError {
+    let kind = match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => {
+            FailureKind::Transient
+        }
+        _ => FailureKind::Permanent,
+    };
+    failed(kind, format!("source database: {e}"))
+}
+
+/// Connect to the source as the secret says (the error never holds the password).
+pub async fn connect(creds: &DbCredentials, tls: &TlsMode) -> Result<PgConnection, PortError> {
+    if creds.engine != Dialect::Postgres {
+        return Err(failed(
+            FailureKind::Permanent,
+            "the source secret is not a PostgreSQL one; slots are read only on PostgreSQL",
+        ));
+    }
+    let mut options = PgConnectOptions::new()
+        .host(&creds.host)
+        .port(creds.port)
+        .username(&creds.username)
+        .application_name("dms-refresh-starter");
+    if !creds.password.expose().is_empty() {
+        options = options.password(creds.password.expose());
+    }
+    if let Some(db) = &creds.dbname {
+        options = options.database(db);
+    }
+    options = match tls {
+        TlsMode::Disable => options.ssl_mode(PgSslMode::Disable),
+        TlsMode::Require => options.ssl_mode(PgSslMode::Require),
+        TlsMode::VerifyFull { ca_pem_path } => options
+            .ssl_mode(PgSslMode::VerifyFull)
+            .ssl_root_cert(ca_pem_path),
+    };
+    let where_to = format!("{}:{}", creds.host, creds.port);
+    match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(failed(
+            db_error(&e).kind,
+            format!("cannot connect to the source database {where_to}: {e}"),
+        )),
+        Err(_) => Err(failed(
+            FailureKind::Transient,
+            format!(
+                "no answer from the source database {where_to} within {} s (network path, \
+                 security group?)",
+                CONNECT_TIMEOUT.as_secs()
+            ),
+        )),
+    }
+}
+
+/// The slot and the first change it holds at or after `from`; `None` when
+/// there is no such slot. A slot being read (active) or of another database
+/// is returned without peeking.
+pub async fn read_slot(
+    conn: &mut PgConnection,
+    slot_name: &str,
+    from: Lsn,
+) -> Result<Option<SlotView>, PortError> {
+    type Row = (
+        String,
+        Option<String>,
+        Option<String>,
+        bool,
+        Option<String>,
+        bool,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT slot_type, plugin::text, database::text, active, confirmed_flush_lsn::text, \
+                coalesce(database = current_database(), false) \
+         FROM pg_replication_slots WHERE slot_name = $1",
+    )
+    .bind(slot_name)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(|e| db_error(&e))?;
+    let Some((slot_type, plugin, database, active, confirmed, here)) = row else {
+        return Ok(None);
+    };
+    let mut view = SlotView {
+        slot_name: slot_name.to_owned(),
+        slot_type,
+        plugin,
+        database,
+        active,
+        confirmed_flush: confirmed.as_deref().and_then(Lsn::parse),
+        first_change_at_or_after: None,
+    };
+    if view.slot_type != "logical" || view.active {
+        return Ok(Some(view));
+    }
+    if !here {
+        return Err(failed(
+            FailureKind::Permanent,
+            format!(
+                "slot {slot_name:?} decodes database {:?}, but the source secret connects to \
+                 another one; point the secret's dbname at the slot's database",
+                view.database.as_deref().unwrap_or("?")
+            ),
+        ));
+    }
+    let first: Option<String> = sqlx::query_scalar(
+        "SELECT lsn::text FROM pg_logical_slot_peek_changes($1, NULL, NULL) \
+         WHERE lsn >= $2::pg_lsn ORDER BY lsn LIMIT 1",
+    )
+    .bind(slot_name)
+    .bind(from.to_string())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(|e| db_error(&e))?;
+    view.first_change_at_or_after = first.as_deref().and_then(Lsn::parse);
+    Ok(Some(view))
+}
+
+impl<S: Secrets> ReplicationSlots for SourceSlots<S> {
+    async fn slot(&self, slot_name: &str, from: Lsn) -> Result<Option<SlotView>, PortError> {
+        let secret = self.secrets.secret_string(&self.secret_arn).await?;
+        let creds = DbCredentials::from_secret_json(&secret)
+            .map_err(|e| failed(FailureKind::Permanent, format!("source secret: {e}")))?;
+        let mut conn = connect(&creds, &self.tls).await?;
+        let view = read_slot(&mut conn, slot_name, from).await;
+        if let Err(e) = conn.close().await {
+            tracing::warn!(error = %e, "closing the source connection failed");
+        }
+        view
+    }
+}
