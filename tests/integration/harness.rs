@@ -11,6 +11,9 @@ use aws_sdk_databasemigration::types::MigrationTypeValue;
 use aws_sdk_sns::config::Credentials;
 use tokio::process::{Child, Command};
 
+/// Table mappings that select every table.
+const EVERYTHING: &str = r#"{"rules":[{"rule-type":"selection","rule-id":"1","rule-name":"1","object-locator":{"schema-name":"%","table-name":"%"},"rule-action":"include"}]}"#;
+
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
 
@@ -151,7 +154,6 @@ impl Moto {
         migration_type: MigrationTypeValue,
         target_endpoint_arn: &str,
     ) -> String {
-        const EVERYTHING: &str = r#"{"rules":[{"rule-type":"selection","rule-id":"1","rule-name":"1","object-locator":{"schema-name":"%","table-name":"%"},"rule-action":"include"}]}"#;
         self.create_task_mapped(identifier, migration_type, target_endpoint_arn, EVERYTHING)
             .await
     }
@@ -451,6 +453,57 @@ impl Moto {
             .endpoint()
             .and_then(|e| e.endpoint_arn())
             .expect("endpoint ARN")
+            .to_owned()
+    }
+
+    /// A DMS source endpoint of `engine`; a PostgreSQL one names its
+    /// logical replication slot (`PostgreSQLSettings.SlotName`).
+    pub async fn create_source_endpoint(&self, engine: &str, slot_name: Option<&str>) -> String {
+        let settings = slot_name.map(|s| {
+            aws_sdk_databasemigration::types::PostgreSqlSettings::builder()
+                .slot_name(s)
+                .build()
+        });
+        self.dms()
+            .create_endpoint()
+            .endpoint_identifier(unique("source"))
+            .endpoint_type(aws_sdk_databasemigration::types::ReplicationEndpointTypeValue::Source)
+            .engine_name(engine)
+            .server_name("prod.example.internal")
+            .port(5432)
+            .database_name("app")
+            .username("dms")
+            .password("not-used-by-the-tests")
+            .set_postgre_sql_settings(settings)
+            .send()
+            .await
+            .expect("create endpoint")
+            .endpoint()
+            .and_then(|e| e.endpoint_arn())
+            .expect("endpoint ARN")
+            .to_owned()
+    }
+
+    /// A CDC-only task reading from `source_endpoint_arn`.
+    pub async fn create_cdc_task_from(
+        &self,
+        identifier: &str,
+        source_endpoint_arn: &str,
+    ) -> String {
+        self.dms()
+            .create_replication_task()
+            .replication_task_identifier(identifier)
+            .source_endpoint_arn(source_endpoint_arn)
+            .target_endpoint_arn(format!("arn:aws:dms:{REGION}:{ACCOUNT}:endpoint:TARGET"))
+            .replication_instance_arn(format!("arn:aws:dms:{REGION}:{ACCOUNT}:rep:INSTANCE"))
+            .migration_type(MigrationTypeValue::Cdc)
+            .table_mappings(EVERYTHING)
+            .send()
+            .await
+            .expect("create replication task")
+            .replication_task()
+            .and_then(|t| t.replication_task_arn())
+            .expect("task ARN")
             .to_owned()
     }
 

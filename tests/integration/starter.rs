@@ -2,9 +2,12 @@
 
 use aws_sdk_databasemigration::types::MigrationTypeValue;
 use dms_refresh_core::aws::{DmsClient, EventBridgeClient, SnsClient};
+use dms_refresh_core::cdc_start::{Lsn, SlotView};
 use dms_refresh_core::config::Config;
+use dms_refresh_core::fakes::FakeSlots;
 use dms_refresh_core::starter::{
-    StartSummary, StarterError, StarterPorts, TaskAction, parse_trigger, start_refresh,
+    StartSummary, StarterError, StarterPorts, TaskAction, parse_trigger, start_checked,
+    start_refresh,
 };
 use dms_refresh_core::task::StartType;
 
@@ -279,5 +282,100 @@ async fn a_missing_rule_fails_before_any_task_starts() {
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "RuleNotFound");
+    assert_eq!(moto.task_state(&arn).await.0, "stopped");
+}
+
+/// A CDC-only task reading from a PostgreSQL source whose endpoint names
+/// its slot, and the slot as the source holds it (the real slot reading is
+/// tested against a logical-decoding PostgreSQL in the task-starter crate).
+async fn cdc_from_postgres(moto: &Moto, first_change: &str) -> (Config, String, FakeSlots) {
+    let source = moto
+        .create_source_endpoint("postgres", Some("dms_slot"))
+        .await;
+    let arn = moto.create_cdc_task_from(&unique("cdc"), &source).await;
+    moto.run_and_stop(&arn).await;
+    let mut env = function_env(&[&arn], &unique("nightly"), "one-time", None);
+    env.retain(|(k, _)| k != "REFRESH_TYPE" && k != "REFRESH_INDICATOR");
+    env.push(("REFRESH_TYPE".into(), "cdc".into()));
+    env.push(("REFRESH_INDICATOR".into(), "data-migration".into()));
+    let slots = FakeSlots::with_slot(SlotView {
+        slot_name: "dms_slot".into(),
+        slot_type: "logical".into(),
+        plugin: Some("test_decoding".into()),
+        database: Some("app".into()),
+        active: false,
+        confirmed_flush: Lsn::parse("1/87F75000"),
+        first_change_at_or_after: Lsn::parse(first_change),
+    });
+    (config_from(&env), arn, slots)
+}
+
+async fn start_from(
+    moto: &Moto,
+    config: &Config,
+    slots: &FakeSlots,
+    request: serde_json::Value,
+) -> Result<StartSummary, StarterError> {
+    let starter = Starter::new(moto);
+    let ports = StarterPorts {
+        dms: &starter.dms,
+        rules: &starter.rules,
+        notifier: &starter.sns,
+    };
+    let trigger = parse_trigger(&request)?;
+    start_checked(config, &ports, Some(slots), trigger, &unique("request")).await
+}
+
+#[tokio::test]
+async fn a_cdc_start_from_an_lsn_is_checked_then_sent_to_dms() {
+    let moto = Moto::start().await;
+    let (config, arn, slots) = cdc_from_postgres(&moto, "1/87F75B28").await;
+    let request = |dry_run: bool| {
+        serde_json::json!({"operation": "start", "dry_run": dry_run,
+            "start_type": "resume-processing", "cdc_start_position": "1/87F75B28"})
+    };
+    let dry = start_from(&moto, &config, &slots, request(true))
+        .await
+        .unwrap();
+    assert_eq!(dry.tasks[0].action, TaskAction::WouldStart);
+    assert_eq!(moto.task_state(&arn).await.0, "stopped");
+    let answer = serde_json::to_value(&dry).unwrap();
+    assert_eq!(
+        answer["cdc_start_check"]["tasks"][0]["slot"]["verdict"], "available",
+        "{answer}"
+    );
+
+    let started = start_from(&moto, &config, &slots, request(false))
+        .await
+        .unwrap();
+    assert_eq!(started.tasks[0].action, TaskAction::Started);
+    assert_eq!(
+        started.tasks[0].start_type,
+        Some(StartType::ResumeProcessing)
+    );
+    assert_eq!(moto.task_state(&arn).await.0, "running");
+    assert_eq!(*slots.reads.lock().unwrap(), 2);
+}
+
+#[tokio::test]
+async fn a_cdc_start_the_source_cannot_serve_is_refused_before_dms_is_called() {
+    let moto = Moto::start().await;
+    let (config, arn, slots) = cdc_from_postgres(&moto, "1/87F75B28").await;
+    for (position, expected) in [
+        ("1/87F75990", "\"cdc_start_position\": \"1/87F75B28\""),
+        ("mysql-bin-changelog.000024:373", "LSN such as"),
+    ] {
+        let err = start_from(
+            &moto,
+            &config,
+            &slots,
+            serde_json::json!({"operation": "start", "start_type": "resume-processing",
+                "cdc_start_position": position}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.error_type(), "CdcStartRefused");
+        assert!(err.to_string().contains(expected), "{err}");
+    }
     assert_eq!(moto.task_state(&arn).await.0, "stopped");
 }
