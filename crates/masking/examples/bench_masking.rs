@@ -26,11 +26,11 @@ use std::time::{Duration, Instant, SystemTime};
 use masking::keyed::session_blocks_hex;
 use masking::sql::{TableRef, column_expr, quote_ident, update_all_sql};
 use masking::{
-    Begin, DbCredentials, Dialect, MaskError, Password, Places, Publish, Rules, RunOptions,
-    RunOutcome, Salt, Target, TlsMode,
+    Begin, ConnectOptions, Dialect, MaskError, Places, Publish, Rules, RunOptions, RunOutcome,
+    Salt, Target,
 };
-use sqlx::mysql::MySqlPoolOptions;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlSslMode};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::{AssertSqlSafe, Executor};
 
 const SALT: &str = "bench-salt-0123456789abcdef";
@@ -102,27 +102,28 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-fn url(d: Dialect) -> String {
-    match d {
-        Dialect::MySql => std::env::var("DMSR_TEST_MYSQL_URL")
-            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into()),
-        Dialect::Postgres => std::env::var("DMSR_TEST_PG_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into()),
-    }
-}
-
-fn split_url(u: &str) -> (String, String, String, u16) {
-    let rest = u.split_once("://").map(|x| x.1).unwrap_or(u);
-    let rest = rest.split('/').next().unwrap_or(rest);
-    let (auth, hostport) = rest.rsplit_once('@').unwrap_or(("root", rest));
-    let (user, pass) = auth.split_once(':').unwrap_or((auth, ""));
-    let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, ""));
-    (
-        user.to_string(),
-        pass.to_string(),
-        host.to_string(),
-        port.parse().unwrap_or(0),
-    )
+/// The server's connect options from its URL, on database `db` (`None`:
+/// the URL's own, or the driver's default).
+fn options(d: Dialect, db: Option<&str>) -> Result<ConnectOptions, BoxErr> {
+    let url = |var, default: &str| std::env::var(var).unwrap_or_else(|_| default.into());
+    Ok(match d {
+        Dialect::MySql => {
+            let o: MySqlConnectOptions =
+                url("DMSR_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306").parse()?;
+            ConnectOptions::MySql(match db {
+                Some(db) => o.database(db),
+                None => o,
+            })
+        }
+        Dialect::Postgres => {
+            let o: PgConnectOptions =
+                url("DMSR_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432").parse()?;
+            ConnectOptions::Postgres(match db {
+                Some(db) => o.database(db),
+                None => o,
+            })
+        }
+    })
 }
 
 /// Runs SQL on the benchmark database through a plain sqlx pool.
@@ -132,6 +133,23 @@ enum Admin {
 }
 
 impl Admin {
+    async fn connect(d: Dialect, db: Option<&str>) -> Result<Admin, BoxErr> {
+        Ok(match options(d, db)? {
+            ConnectOptions::MySql(o) => Admin::My(
+                MySqlPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(o)
+                    .await?,
+            ),
+            ConnectOptions::Postgres(o) => Admin::Pg(
+                PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(o)
+                    .await?,
+            ),
+        })
+    }
+
     async fn exec(&self, sql: &str) -> Result<(), BoxErr> {
         match self {
             Admin::My(p) => p
@@ -168,24 +186,6 @@ impl Admin {
             Admin::Pg(p) => p.close().await,
         }
     }
-}
-
-async fn connect_admin(d: Dialect, db: &str) -> Result<Admin, BoxErr> {
-    let base = url(d);
-    Ok(match d {
-        Dialect::MySql => Admin::My(
-            MySqlPoolOptions::new()
-                .max_connections(1)
-                .connect(&format!("{base}/{db}"))
-                .await?,
-        ),
-        Dialect::Postgres => Admin::Pg(
-            PgPoolOptions::new()
-                .max_connections(1)
-                .connect(&format!("{base}/{db}"))
-                .await?,
-        ),
-    })
 }
 
 const COLUMNS: &str = "email VARCHAR(100) NOT NULL UNIQUE, full_name VARCHAR(60), phone VARCHAR(20), \
@@ -269,35 +269,24 @@ struct Bench {
 
 impl Bench {
     async fn new(d: Dialect, shape: Shape, rows: u64, chunk: u64) -> Result<Bench, BoxErr> {
-        let (user, pass, host, port) = split_url(&url(d));
         let db = format!("dmsr_bench_{}_{}", std::process::id(), shape.name());
-        let root = connect_admin(
-            d,
-            if d == Dialect::Postgres {
-                "postgres"
-            } else {
-                ""
-            },
-        )
-        .await?;
+        let root = Admin::connect(d, (d == Dialect::Postgres).then_some("postgres")).await?;
         root.exec(&format!("DROP DATABASE IF EXISTS {db}")).await?;
         root.exec(&format!("CREATE DATABASE {db}")).await?;
-        let a = connect_admin(d, &db).await?;
+        let a = Admin::connect(d, Some(&db)).await?;
         if d == Dialect::MySql {
             a.exec("CREATE TABLE dmsr_digits (d INT PRIMARY KEY)")
                 .await?;
             a.exec("INSERT INTO dmsr_digits VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)")
                 .await?;
         }
-        let creds = DbCredentials {
-            engine: d,
-            host,
-            port,
-            username: user,
-            password: Password::new(pass),
-            dbname: Some(db.clone()),
-        };
-        let target = Target::connect(&creds, TlsMode::Disable).await?;
+        // TLS off, as `Target::connect` with `TlsMode::Disable` (sqlx has no
+        // getter for the URL's password to fill a `DbCredentials`).
+        let target = Target::connect_with(match options(d, Some(&db))? {
+            ConnectOptions::MySql(o) => ConnectOptions::MySql(o.ssl_mode(MySqlSslMode::Disabled)),
+            ConnectOptions::Postgres(o) => ConnectOptions::Postgres(o.ssl_mode(PgSslMode::Disable)),
+        })
+        .await?;
         Ok(Bench {
             d,
             shape,
