@@ -151,33 +151,21 @@ impl Admin {
     }
 
     async fn exec(&self, sql: &str) -> Result<(), BoxErr> {
+        let sql = sqlx::raw_sql(AssertSqlSafe(sql.to_string()));
         match self {
-            Admin::My(p) => p
-                .execute(sqlx::raw_sql(AssertSqlSafe(sql.to_string())))
-                .await
-                .map(|_| ())?,
-            Admin::Pg(p) => p
-                .execute(sqlx::raw_sql(AssertSqlSafe(sql.to_string())))
-                .await
-                .map(|_| ())?,
+            Admin::My(p) => p.execute(sql).await.map(|_| ())?,
+            Admin::Pg(p) => p.execute(sql).await.map(|_| ())?,
         }
         Ok(())
     }
 
     async fn count(&self, sql: &str) -> Result<u64, BoxErr> {
+        let sql = AssertSqlSafe(sql.to_string());
         let n: i64 = match self {
-            Admin::My(p) => {
-                sqlx::query_scalar(AssertSqlSafe(sql.to_string()))
-                    .fetch_one(p)
-                    .await?
-            }
-            Admin::Pg(p) => {
-                sqlx::query_scalar(AssertSqlSafe(sql.to_string()))
-                    .fetch_one(p)
-                    .await?
-            }
+            Admin::My(p) => sqlx::query_scalar(sql).fetch_one(p).await?,
+            Admin::Pg(p) => sqlx::query_scalar(sql).fetch_one(p).await?,
         };
-        Ok(u64::try_from(n).unwrap_or(0))
+        Ok(u64::try_from(n)?)
     }
 
     async fn close(&self) {
