@@ -511,41 +511,35 @@ impl Row {
 }
 
 fn parse_args() -> Result<(u64, u64, Vec<Dialect>, Vec<Shape>), BoxErr> {
-    let mut rows: u64 = 1_000_000;
-    let mut chunk: u64 = masking::rules::DEFAULT_CHUNK_SIZE;
+    let (mut rows, mut chunk) = (1_000_000, masking::rules::DEFAULT_CHUNK_SIZE);
     let mut engines = vec![Dialect::MySql, Dialect::Postgres];
     let mut shapes = Shape::ALL.to_vec();
     let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut number = |what: &str| -> Result<u64, BoxErr> {
-            Ok(args
-                .next()
-                .and_then(|v| v.parse().ok())
-                .ok_or(format!("{what} needs a number"))?)
-        };
-        match a.as_str() {
-            "--rows" => rows = number("--rows")?,
-            "--chunk-size" => chunk = number("--chunk-size")?,
+    while let Some(flag) = args.next() {
+        let value = args.next().unwrap_or_default();
+        let number = || value.parse().map_err(|_| format!("{flag} needs a number"));
+        match flag.as_str() {
+            "--rows" => rows = number()?,
+            "--chunk-size" => chunk = number()?,
             "--engine" => {
-                engines = match args.next().as_deref() {
-                    Some("mysql") => vec![Dialect::MySql],
-                    Some("postgres") => vec![Dialect::Postgres],
-                    Some("both") => vec![Dialect::MySql, Dialect::Postgres],
+                engines = match value.as_str() {
+                    "mysql" => vec![Dialect::MySql],
+                    "postgres" => vec![Dialect::Postgres],
+                    "both" => vec![Dialect::MySql, Dialect::Postgres],
                     _ => return Err("--engine mysql|postgres|both".into()),
                 }
             }
             "--keys" => {
-                let list = args.next().unwrap_or_default();
-                shapes = list
+                shapes = value
                     .split(',')
                     .map(|k| Shape::ALL.into_iter().find(|s| s.name() == k))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or("--keys takes a list of int, uuid, composite")?;
+                    .collect::<Option<_>>()
+                    .ok_or("--keys takes a list of int, uuid, composite")?
             }
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
-    if rows == 0 || rows > 10_000_000 {
+    if !(1..=10_000_000).contains(&rows) {
         return Err("--rows must be 1..=10000000".into());
     }
     Ok((rows, chunk, engines, shapes))
