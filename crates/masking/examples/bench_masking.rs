@@ -12,12 +12,14 @@
 //! `BINARY(16)`, values from an MD5 of the row number, so not in insertion
 //! order) and `composite` (`(region VARCHAR, n BIGINT)`). Checks that the
 //! masked values of the rewrite and the in-place runner equal the single
-//! UPDATE's, joined on the key, and prints rows/s, the ratios to the
-//! UPDATE and the peak RSS of this process.
+//! UPDATE's, joined on the key, and prints a Markdown table of rows/s, the
+//! ratios to the UPDATE and the peak RSS of this process, then the time
+//! breakdown of each measurement and the goals.
 //!
 //! Usage: `cargo run --release -p masking --example bench_masking -- [--rows N] [--engine mysql|postgres|both] [--keys int,uuid,composite] [--chunk-size N]`
-//! Servers: `DMSR_TEST_MYSQL_URL` (default `mysql://root@127.0.0.1:3306`) and
-//! `DMSR_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432`).
+//! Servers (sqlx connection URLs): `DMSR_TEST_MYSQL_URL` (default
+//! `mysql://root@127.0.0.1:3306`) and `DMSR_TEST_PG_URL` (default
+//! `postgres://postgres@127.0.0.1:5432`).
 
 #![allow(clippy::print_stdout)]
 
@@ -92,13 +94,9 @@ impl Shape {
 }
 
 fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let hwm = status.lines().find_map(|l| l.strip_prefix("VmHWM:"));
+    hwm.and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }
 
@@ -179,47 +177,6 @@ impl Admin {
 const COLUMNS: &str = "email VARCHAR(100) NOT NULL UNIQUE, full_name VARCHAR(60), phone VARCHAR(20), \
                        token VARCHAR(64), salary DECIMAL(12,2)";
 
-/// `name` (maybe qualified) of `shape` with `rows` rows. MySQL inserts in key
-/// order (its table is the clustered key); PostgreSQL in row-number order, so
-/// a uuid or composite key is scattered over the heap.
-async fn create_table(
-    a: &Admin,
-    d: Dialect,
-    shape: Shape,
-    name: &str,
-    rows: u64,
-) -> Result<(), BoxErr> {
-    let (key_defs, key_values) = shape.key_sql(d);
-    let keys = shape.key_columns().join(", ");
-    a.exec(&format!(
-        "CREATE TABLE {name} ({key_defs}, {COLUMNS}, PRIMARY KEY ({keys}))"
-    ))
-    .await?;
-    let from = match d {
-        Dialect::MySql => format!(
-            "(SELECT a.d + 10*b.d + 100*c.d + 1000*e.d + 10000*f.d + 100000*g.d + 1000000*h.d + 1 AS g \
-             FROM dmsr_digits a, dmsr_digits b, dmsr_digits c, dmsr_digits e, dmsr_digits f, dmsr_digits g, dmsr_digits h) s \
-             WHERE g <= {rows} ORDER BY {}",
-            if shape == Shape::Composite {
-                "1, 2"
-            } else {
-                "1"
-            }
-        ),
-        Dialect::Postgres => format!("generate_series(1, {rows}) g"),
-    };
-    a.exec(&format!(
-        "INSERT INTO {name} ({keys}, email, full_name, phone, token, salary) \
-         SELECT {key_values}, concat('user', g, '@corp.example.com'), concat('Person ', g), concat('+1-202-', g), \
-         concat('tok-', g), (g % 100000) * 1.25 FROM {from}"
-    ))
-    .await?;
-    match d {
-        Dialect::Postgres => a.exec(&format!("VACUUM ANALYZE {name}")).await,
-        Dialect::MySql => a.exec(&format!("ANALYZE TABLE {name}")).await,
-    }
-}
-
 const RULES: &str = r#"
 [settings]
 chunk_threshold = 50000
@@ -233,6 +190,9 @@ salary = { strategy = "noise", percent = 10 }
 "#;
 
 const MASKED: [&str; 5] = ["email", "full_name", "phone", "token", "salary"];
+
+/// Longer than any run of the benchmark: the lease and the deadline.
+const LONG: Duration = Duration::from_secs(6 * 3600);
 
 fn rules_for(table: &str, chunk: u64) -> Result<Rules, MaskError> {
     Rules::parse(
@@ -250,6 +210,9 @@ struct Bench {
     rows: u64,
     chunk: u64,
     db: String,
+    /// Schemas of the bench database (PostgreSQL) or databases next to it
+    /// (MySQL).
+    places: Places,
     root: Admin,
     a: Admin,
     target: Target,
@@ -258,15 +221,21 @@ struct Bench {
 impl Bench {
     async fn new(d: Dialect, shape: Shape, rows: u64, chunk: u64) -> Result<Bench, BoxErr> {
         let db = format!("dmsr_bench_{}_{}", std::process::id(), shape.name());
+        let p = |s: &str| match d {
+            Dialect::Postgres => format!("bench_{s}"),
+            Dialect::MySql => format!("{db}_{s}"),
+        };
+        let places = Places::new(&p("live"), &p("q"), &p("old"), &p("build"))?;
         let root = Admin::connect(d, (d == Dialect::Postgres).then_some("postgres")).await?;
         root.exec(&format!("DROP DATABASE IF EXISTS {db}")).await?;
         root.exec(&format!("CREATE DATABASE {db}")).await?;
         let a = Admin::connect(d, Some(&db)).await?;
         if d == Dialect::MySql {
-            a.exec("CREATE TABLE dmsr_digits (d INT PRIMARY KEY)")
-                .await?;
-            a.exec("INSERT INTO dmsr_digits VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)")
-                .await?;
+            a.exec(
+                "CREATE TABLE dmsr_digits (d INT PRIMARY KEY); \
+                 INSERT INTO dmsr_digits VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)",
+            )
+            .await?;
         }
         // TLS off, as `Target::connect` with `TlsMode::Disable` (sqlx has no
         // getter for the URL's password to fill a `DbCredentials`).
@@ -281,57 +250,74 @@ impl Bench {
             rows,
             chunk,
             db,
+            places,
             root,
             a,
             target,
         })
     }
 
-    /// Place names: schemas of the bench database (PostgreSQL) or
-    /// databases next to it (MySQL).
-    fn places(&self) -> Result<Places, MaskError> {
-        let p = |s: &str| match self.d {
-            Dialect::Postgres => format!("bench_{s}"),
-            Dialect::MySql => format!("{}_{s}", self.db),
+    /// `name` (maybe qualified) with `rows` rows. MySQL inserts in key order
+    /// (its table is the clustered key); PostgreSQL in row-number order, so
+    /// a uuid or composite key is scattered over the heap.
+    async fn create_table(&self, name: &str) -> Result<(), BoxErr> {
+        let (d, rows) = (self.d, self.rows);
+        let (key_defs, key_values) = self.shape.key_sql(d);
+        let keys = self.shape.key_columns().join(", ");
+        self.a
+            .exec(&format!(
+                "CREATE TABLE {name} ({key_defs}, {COLUMNS}, PRIMARY KEY ({keys}))"
+            ))
+            .await?;
+        let (from, analyze) = match d {
+            Dialect::MySql => (
+                format!(
+                    "(SELECT a.d + 10*b.d + 100*c.d + 1000*e.d + 10000*f.d + 100000*g.d + 1000000*h.d + 1 AS g \
+                     FROM dmsr_digits a, dmsr_digits b, dmsr_digits c, dmsr_digits e, dmsr_digits f, dmsr_digits g, dmsr_digits h) s \
+                     WHERE g <= {rows} ORDER BY {key_values}"
+                ),
+                "ANALYZE TABLE",
+            ),
+            Dialect::Postgres => (format!("generate_series(1, {rows}) g"), "VACUUM ANALYZE"),
         };
-        Places::new(&p("live"), &p("q"), &p("old"), &p("build"))
+        self.a
+            .exec(&format!(
+                "INSERT INTO {name} ({keys}, email, full_name, phone, token, salary) \
+                 SELECT {key_values}, concat('user', g, '@corp.example.com'), concat('Person ', g), concat('+1-202-', g), \
+                 concat('tok-', g), (g % 100000) * 1.25 FROM {from}"
+            ))
+            .await?;
+        self.a.exec(&format!("{analyze} {name}")).await
     }
 
-    async fn claim(&self, run_id: &str) -> Result<(), BoxErr> {
-        let lease = SystemTime::now() + Duration::from_secs(6 * 3600);
-        match self.target.begin(run_id, "bench", lease).await? {
-            Begin::New | Begin::Resumed => Ok(()),
+    /// Claims the run `bench-{what}-{db}` in the ledger; returns its id.
+    async fn claim(&self, what: &str) -> Result<String, BoxErr> {
+        let run_id = format!("bench-{what}-{}", self.db);
+        let lease = SystemTime::now() + LONG;
+        match self.target.begin(&run_id, "bench", lease).await? {
+            Begin::New | Begin::Resumed => Ok(run_id),
             other => Err(format!("unexpected begin result {other:?}").into()),
         }
     }
 
     /// Quarantine table → live with `run_rewrite`. Returns seconds and the
     /// breakdown.
-    async fn rewrite(&self, places: &Places) -> Result<(f64, String), BoxErr> {
-        let q = quote_ident(self.d, &places.quarantine);
-        match self.d {
-            Dialect::Postgres => self.a.exec(&format!("CREATE SCHEMA {q}")).await?,
-            Dialect::MySql => self.a.exec(&format!("CREATE DATABASE {q}")).await?,
-        }
+    async fn rewrite(&self) -> Result<(f64, String), BoxErr> {
+        // A schema on PostgreSQL; a database on MySQL, where SCHEMA is a
+        // synonym of DATABASE.
+        let q = quote_ident(self.d, &self.places.quarantine);
+        self.a.exec(&format!("CREATE SCHEMA {q}")).await?;
         self.say("creating the quarantine table");
-        create_table(
-            &self.a,
-            self.d,
-            self.shape,
-            &format!("{q}.bench"),
-            self.rows,
-        )
-        .await?;
+        self.create_table(&format!("{q}.bench")).await?;
         let publish = Publish {
-            places: places.clone(),
+            places: self.places.clone(),
             grants: Vec::new(),
             purge_quarantine: false,
         };
-        let run_id = format!("bench-rewrite-{}", self.db);
-        self.claim(&run_id).await?;
+        let run_id = self.claim("rewrite").await?;
         self.say("rewrite");
         let t0 = Instant::now();
-        let far = Instant::now() + Duration::from_secs(6 * 3600);
+        let far = t0 + LONG;
         let rules = rules_for("bench", self.chunk)?;
         let salt = Salt::new(SALT);
         let report = self
@@ -354,16 +340,14 @@ impl Bench {
     /// and the breakdown.
     async fn in_place(&self) -> Result<(f64, String), BoxErr> {
         self.say("creating the in-place table");
-        create_table(&self.a, self.d, self.shape, "bench_runner", self.rows).await?;
-        let run_id = format!("bench-in-place-{}", self.db);
-        self.claim(&run_id).await?;
+        self.create_table("bench_runner").await?;
+        let run_id = self.claim("in-place").await?;
         self.say("in-place runner");
         let t0 = Instant::now();
-        let far = Instant::now() + Duration::from_secs(6 * 3600);
         let rules = rules_for("bench_runner", self.chunk)?;
         let report = self
             .target
-            .run(&run_id, &rules, &Salt::new(SALT), far)
+            .run(&run_id, &rules, &Salt::new(SALT), t0 + LONG)
             .await?;
         if report.outcome != RunOutcome::Complete || report.rows_masked() != self.rows {
             return Err(format!("runner did not complete: {report:?}").into());
@@ -382,7 +366,7 @@ impl Bench {
     async fn single_update(&self) -> Result<f64, BoxErr> {
         let d = self.d;
         self.say("creating the single UPDATE's table");
-        create_table(&self.a, d, self.shape, "bench_single", self.rows).await?;
+        self.create_table("bench_single").await?;
         let (ki, ko) = session_blocks_hex(&Salt::new(SALT));
         self.a
             .exec(&match d {
@@ -435,18 +419,14 @@ impl Bench {
         eprintln!("[{:?} {}] {what}...", self.d, self.shape.name());
     }
 
-    async fn drop_all(&self, places: &Places) -> Result<(), BoxErr> {
+    async fn drop_all(&self) -> Result<(), BoxErr> {
         self.target.close().await;
         self.a.close().await;
-        for p in [
-            &places.live,
-            &places.quarantine,
-            &places.retired,
-            &places.build,
-        ] {
-            if self.d == Dialect::MySql {
+        if self.d == Dialect::MySql {
+            let p = &self.places;
+            for db in [&p.live, &p.quarantine, &p.retired, &p.build] {
                 self.root
-                    .exec(&format!("DROP DATABASE IF EXISTS {p}"))
+                    .exec(&format!("DROP DATABASE IF EXISTS {db}"))
                     .await?;
             }
         }
@@ -460,11 +440,10 @@ impl Bench {
 
 async fn bench_one(d: Dialect, shape: Shape, rows: u64, chunk: u64) -> Result<Row, BoxErr> {
     let b = Bench::new(d, shape, rows, chunk).await?;
-    let places = b.places()?;
-    let (rewrite_s, rewrite_parts) = b.rewrite(&places).await?;
+    let (rewrite_s, rewrite_parts) = b.rewrite().await?;
     let (runner_s, runner_parts) = b.in_place().await?;
     let single_s = b.single_update().await?;
-    let live = format!("{}.bench", quote_ident(d, &places.live));
+    let live = format!("{}.bench", quote_ident(d, &b.places.live));
     for table in [live.as_str(), "bench_runner"] {
         let n = b.matching(table).await?;
         if n != rows {
@@ -474,7 +453,7 @@ async fn bench_one(d: Dialect, shape: Shape, rows: u64, chunk: u64) -> Result<Ro
             .into());
         }
     }
-    b.drop_all(&places).await?;
+    b.drop_all().await?;
     Ok(Row {
         engine: match d {
             Dialect::MySql => "MySQL/MariaDB",
