@@ -39,18 +39,6 @@ const SALT: &str = "bench-salt-0123456789abcdef";
 
 type BoxErr = Box<dyn std::error::Error + Send + Sync>;
 
-/// Seconds of each measurement on one engine and key shape.
-struct Row {
-    engine: &'static str,
-    shape: Shape,
-    rows: u64,
-    rewrite_s: f64,
-    runner_s: f64,
-    single_s: f64,
-    parts: String,
-    rss_mib: f64,
-}
-
 /// The primary key of the benchmark table.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Shape {
@@ -438,7 +426,13 @@ impl Bench {
     }
 }
 
-async fn bench_one(d: Dialect, shape: Shape, rows: u64, chunk: u64) -> Result<Row, BoxErr> {
+/// The table row and the time breakdown of one engine and key shape.
+async fn bench_one(
+    d: Dialect,
+    shape: Shape,
+    rows: u64,
+    chunk: u64,
+) -> Result<(String, String), BoxErr> {
     let b = Bench::new(d, shape, rows, chunk).await?;
     let (rewrite_s, rewrite_parts) = b.rewrite().await?;
     let (runner_s, runner_parts) = b.in_place().await?;
@@ -454,40 +448,27 @@ async fn bench_one(d: Dialect, shape: Shape, rows: u64, chunk: u64) -> Result<Ro
         }
     }
     b.drop_all().await?;
-    Ok(Row {
-        engine: match d {
-            Dialect::MySql => "MySQL/MariaDB",
-            Dialect::Postgres => "PostgreSQL",
-        },
-        shape,
-        rows,
-        rewrite_s,
-        runner_s,
-        single_s,
-        parts: format!("{rewrite_parts}; {runner_parts}; single UPDATE {single_s:.2} s"),
-        rss_mib: peak_rss_kib() as f64 / 1024.0,
-    })
+    let engine = match d {
+        Dialect::MySql => "MySQL/MariaDB",
+        Dialect::Postgres => "PostgreSQL",
+    };
+    let key = shape.name();
+    let per_s = |s: f64| rows as f64 / s;
+    let line = format!(
+        "| {engine} | {key} | {rows} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.1} MiB |",
+        per_s(rewrite_s),
+        per_s(runner_s),
+        per_s(single_s),
+        single_s / runner_s,
+        single_s / rewrite_s,
+        peak_rss_kib() as f64 / 1024.0,
+    );
+    let parts =
+        format!("{engine} {key}: {rewrite_parts}; {runner_parts}; single UPDATE {single_s:.2} s");
+    Ok((line, parts))
 }
 
 const HEADER: &str = "| engine | key | rows | rewrite rows/s | in-place rows/s | single UPDATE rows/s | in-place/UPDATE | rewrite/UPDATE | peak RSS |\n|---|---|---:|---:|---:|---:|---:|---:|---:|";
-
-impl Row {
-    fn line(&self) -> String {
-        let per_s = |s: f64| self.rows as f64 / s;
-        format!(
-            "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.1} MiB |",
-            self.engine,
-            self.shape.name(),
-            self.rows,
-            per_s(self.rewrite_s),
-            per_s(self.runner_s),
-            per_s(self.single_s),
-            self.single_s / self.runner_s,
-            self.single_s / self.rewrite_s,
-            self.rss_mib,
-        )
-    }
-}
 
 fn parse_args() -> Result<(u64, u64, Vec<Dialect>, Vec<Shape>), BoxErr> {
     let (mut rows, mut chunk) = (1_000_000, masking::rules::DEFAULT_CHUNK_SIZE);
@@ -530,27 +511,20 @@ async fn main() -> Result<(), BoxErr> {
     let mut results = Vec::new();
     for d in engines {
         for &shape in &shapes {
-            let r = bench_one(d, shape, rows, chunk)
+            let (line, parts) = bench_one(d, shape, rows, chunk)
                 .await
-                .map_err(|e| -> BoxErr {
-                    let e = match e.downcast::<MaskError>() {
-                        Ok(m) => m.to_string(),
-                        Err(e) => e.to_string(),
-                    };
-                    format!("{d:?} {}: {e}", shape.name()).into()
-                })?;
-            eprintln!("{}", r.line());
-            results.push(r);
+                .map_err(|e| format!("{d:?} {}: {e}", shape.name()))?;
+            eprintln!("{line}");
+            results.push((line, parts));
         }
     }
-    println!();
-    println!("{HEADER}");
-    for r in &results {
-        println!("{}", r.line());
+    println!("\n{HEADER}");
+    for (line, _) in &results {
+        println!("{line}");
     }
     println!();
-    for r in &results {
-        println!("{} {}: {}", r.engine, r.shape.name(), r.parts);
+    for (_, parts) in &results {
+        println!("{parts}");
     }
     println!(
         "goals: in-place/UPDATE >= 0.8 and rewrite/UPDATE >= 0.8 for every engine and key; \
