@@ -12,12 +12,14 @@
 //! `BINARY(16)`, values from an MD5 of the row number, so not in insertion
 //! order) and `composite` (`(region VARCHAR, n BIGINT)`). Checks that the
 //! masked values of the rewrite and the in-place runner equal the single
-//! UPDATE's, joined on the key, and prints rows/s, the ratios to the
-//! UPDATE and the peak RSS of this process.
+//! UPDATE's, joined on the key, and prints a Markdown table of rows/s, the
+//! ratios to the UPDATE and the peak RSS of this process, then the time
+//! breakdown of each measurement and the goals.
 //!
 //! Usage: `cargo run --release -p masking --example bench_masking -- [--rows N] [--engine mysql|postgres|both] [--keys int,uuid,composite] [--chunk-size N]`
-//! Servers: `DMSR_TEST_MYSQL_URL` (default `mysql://root@127.0.0.1:3306`) and
-//! `DMSR_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432`).
+//! Servers (sqlx connection URLs): `DMSR_TEST_MYSQL_URL` (default
+//! `mysql://root@127.0.0.1:3306`) and `DMSR_TEST_PG_URL` (default
+//! `postgres://postgres@127.0.0.1:5432`).
 
 #![allow(clippy::print_stdout)]
 
@@ -26,28 +28,16 @@ use std::time::{Duration, Instant, SystemTime};
 use masking::keyed::session_blocks_hex;
 use masking::sql::{TableRef, column_expr, quote_ident, update_all_sql};
 use masking::{
-    Begin, DbCredentials, Dialect, MaskError, Password, Places, Publish, Rules, RunOptions,
-    RunOutcome, Salt, Target, TlsMode,
+    Begin, ConnectOptions, Dialect, MaskError, Places, Publish, Rules, RunOptions, RunOutcome,
+    Salt, Target,
 };
-use sqlx::mysql::MySqlPoolOptions;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlSslMode};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::{AssertSqlSafe, Executor};
 
 const SALT: &str = "bench-salt-0123456789abcdef";
 
 type BoxErr = Box<dyn std::error::Error + Send + Sync>;
-
-/// Seconds of each measurement on one engine and key shape.
-struct Row {
-    engine: &'static str,
-    shape: Shape,
-    rows: u64,
-    rewrite_s: f64,
-    runner_s: f64,
-    single_s: f64,
-    parts: String,
-    rss_mib: f64,
-}
 
 /// The primary key of the benchmark table.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -92,37 +82,34 @@ impl Shape {
 }
 
 fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let hwm = status.lines().find_map(|l| l.strip_prefix("VmHWM:"));
+    hwm.and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }
 
-fn url(d: Dialect) -> String {
-    match d {
-        Dialect::MySql => std::env::var("DMSR_TEST_MYSQL_URL")
-            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into()),
-        Dialect::Postgres => std::env::var("DMSR_TEST_PG_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into()),
-    }
-}
-
-fn split_url(u: &str) -> (String, String, String, u16) {
-    let rest = u.split_once("://").map(|x| x.1).unwrap_or(u);
-    let rest = rest.split('/').next().unwrap_or(rest);
-    let (auth, hostport) = rest.rsplit_once('@').unwrap_or(("root", rest));
-    let (user, pass) = auth.split_once(':').unwrap_or((auth, ""));
-    let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, ""));
-    (
-        user.to_string(),
-        pass.to_string(),
-        host.to_string(),
-        port.parse().unwrap_or(0),
-    )
+/// The server's connect options from its URL, on database `db` (`None`:
+/// the URL's own, or the driver's default).
+fn options(d: Dialect, db: Option<&str>) -> Result<ConnectOptions, BoxErr> {
+    let url = |var, default: &str| std::env::var(var).unwrap_or_else(|_| default.into());
+    Ok(match d {
+        Dialect::MySql => {
+            let o: MySqlConnectOptions =
+                url("DMSR_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306").parse()?;
+            ConnectOptions::MySql(match db {
+                Some(db) => o.database(db),
+                None => o,
+            })
+        }
+        Dialect::Postgres => {
+            let o: PgConnectOptions =
+                url("DMSR_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432").parse()?;
+            ConnectOptions::Postgres(match db {
+                Some(db) => o.database(db),
+                None => o,
+            })
+        }
+    })
 }
 
 /// Runs SQL on the benchmark database through a plain sqlx pool.
@@ -132,34 +119,39 @@ enum Admin {
 }
 
 impl Admin {
+    async fn connect(d: Dialect, db: Option<&str>) -> Result<Admin, BoxErr> {
+        Ok(match options(d, db)? {
+            ConnectOptions::MySql(o) => Admin::My(
+                MySqlPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(o)
+                    .await?,
+            ),
+            ConnectOptions::Postgres(o) => Admin::Pg(
+                PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(o)
+                    .await?,
+            ),
+        })
+    }
+
     async fn exec(&self, sql: &str) -> Result<(), BoxErr> {
+        let sql = sqlx::raw_sql(AssertSqlSafe(sql.to_string()));
         match self {
-            Admin::My(p) => p
-                .execute(sqlx::raw_sql(AssertSqlSafe(sql.to_string())))
-                .await
-                .map(|_| ())?,
-            Admin::Pg(p) => p
-                .execute(sqlx::raw_sql(AssertSqlSafe(sql.to_string())))
-                .await
-                .map(|_| ())?,
+            Admin::My(p) => p.execute(sql).await.map(|_| ())?,
+            Admin::Pg(p) => p.execute(sql).await.map(|_| ())?,
         }
         Ok(())
     }
 
     async fn count(&self, sql: &str) -> Result<u64, BoxErr> {
+        let sql = AssertSqlSafe(sql.to_string());
         let n: i64 = match self {
-            Admin::My(p) => {
-                sqlx::query_scalar(AssertSqlSafe(sql.to_string()))
-                    .fetch_one(p)
-                    .await?
-            }
-            Admin::Pg(p) => {
-                sqlx::query_scalar(AssertSqlSafe(sql.to_string()))
-                    .fetch_one(p)
-                    .await?
-            }
+            Admin::My(p) => sqlx::query_scalar(sql).fetch_one(p).await?,
+            Admin::Pg(p) => sqlx::query_scalar(sql).fetch_one(p).await?,
         };
-        Ok(u64::try_from(n).unwrap_or(0))
+        Ok(u64::try_from(n)?)
     }
 
     async fn close(&self) {
@@ -170,67 +162,8 @@ impl Admin {
     }
 }
 
-async fn connect_admin(d: Dialect, db: &str) -> Result<Admin, BoxErr> {
-    let base = url(d);
-    Ok(match d {
-        Dialect::MySql => Admin::My(
-            MySqlPoolOptions::new()
-                .max_connections(1)
-                .connect(&format!("{base}/{db}"))
-                .await?,
-        ),
-        Dialect::Postgres => Admin::Pg(
-            PgPoolOptions::new()
-                .max_connections(1)
-                .connect(&format!("{base}/{db}"))
-                .await?,
-        ),
-    })
-}
-
 const COLUMNS: &str = "email VARCHAR(100) NOT NULL UNIQUE, full_name VARCHAR(60), phone VARCHAR(20), \
                        token VARCHAR(64), salary DECIMAL(12,2)";
-
-/// `name` (maybe qualified) of `shape` with `rows` rows. MySQL inserts in key
-/// order (its table is the clustered key); PostgreSQL in row-number order, so
-/// a uuid or composite key is scattered over the heap.
-async fn create_table(
-    a: &Admin,
-    d: Dialect,
-    shape: Shape,
-    name: &str,
-    rows: u64,
-) -> Result<(), BoxErr> {
-    let (key_defs, key_values) = shape.key_sql(d);
-    let keys = shape.key_columns().join(", ");
-    a.exec(&format!(
-        "CREATE TABLE {name} ({key_defs}, {COLUMNS}, PRIMARY KEY ({keys}))"
-    ))
-    .await?;
-    let from = match d {
-        Dialect::MySql => format!(
-            "(SELECT a.d + 10*b.d + 100*c.d + 1000*e.d + 10000*f.d + 100000*g.d + 1000000*h.d + 1 AS g \
-             FROM dmsr_digits a, dmsr_digits b, dmsr_digits c, dmsr_digits e, dmsr_digits f, dmsr_digits g, dmsr_digits h) s \
-             WHERE g <= {rows} ORDER BY {}",
-            if shape == Shape::Composite {
-                "1, 2"
-            } else {
-                "1"
-            }
-        ),
-        Dialect::Postgres => format!("generate_series(1, {rows}) g"),
-    };
-    a.exec(&format!(
-        "INSERT INTO {name} ({keys}, email, full_name, phone, token, salary) \
-         SELECT {key_values}, concat('user', g, '@corp.example.com'), concat('Person ', g), concat('+1-202-', g), \
-         concat('tok-', g), (g % 100000) * 1.25 FROM {from}"
-    ))
-    .await?;
-    match d {
-        Dialect::Postgres => a.exec(&format!("VACUUM ANALYZE {name}")).await,
-        Dialect::MySql => a.exec(&format!("ANALYZE TABLE {name}")).await,
-    }
-}
 
 const RULES: &str = r#"
 [settings]
@@ -245,6 +178,9 @@ salary = { strategy = "noise", percent = 10 }
 "#;
 
 const MASKED: [&str; 5] = ["email", "full_name", "phone", "token", "salary"];
+
+/// Longer than any run of the benchmark: the lease and the deadline.
+const LONG: Duration = Duration::from_secs(6 * 3600);
 
 fn rules_for(table: &str, chunk: u64) -> Result<Rules, MaskError> {
     Rules::parse(
@@ -262,6 +198,9 @@ struct Bench {
     rows: u64,
     chunk: u64,
     db: String,
+    /// Schemas of the bench database (PostgreSQL) or databases next to it
+    /// (MySQL).
+    places: Places,
     root: Admin,
     a: Admin,
     target: Target,
@@ -269,92 +208,104 @@ struct Bench {
 
 impl Bench {
     async fn new(d: Dialect, shape: Shape, rows: u64, chunk: u64) -> Result<Bench, BoxErr> {
-        let (user, pass, host, port) = split_url(&url(d));
         let db = format!("dmsr_bench_{}_{}", std::process::id(), shape.name());
-        let root = connect_admin(
-            d,
-            if d == Dialect::Postgres {
-                "postgres"
-            } else {
-                ""
-            },
-        )
-        .await?;
+        let p = |s: &str| match d {
+            Dialect::Postgres => format!("bench_{s}"),
+            Dialect::MySql => format!("{db}_{s}"),
+        };
+        let places = Places::new(&p("live"), &p("q"), &p("old"), &p("build"))?;
+        let root = Admin::connect(d, (d == Dialect::Postgres).then_some("postgres")).await?;
         root.exec(&format!("DROP DATABASE IF EXISTS {db}")).await?;
         root.exec(&format!("CREATE DATABASE {db}")).await?;
-        let a = connect_admin(d, &db).await?;
+        let a = Admin::connect(d, Some(&db)).await?;
         if d == Dialect::MySql {
-            a.exec("CREATE TABLE dmsr_digits (d INT PRIMARY KEY)")
-                .await?;
-            a.exec("INSERT INTO dmsr_digits VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)")
-                .await?;
+            a.exec(
+                "CREATE TABLE dmsr_digits (d INT PRIMARY KEY); \
+                 INSERT INTO dmsr_digits VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)",
+            )
+            .await?;
         }
-        let creds = DbCredentials {
-            engine: d,
-            host,
-            port,
-            username: user,
-            password: Password::new(pass),
-            dbname: Some(db.clone()),
-        };
-        let target = Target::connect(&creds, TlsMode::Disable).await?;
+        // TLS off, as `Target::connect` with `TlsMode::Disable` (sqlx has no
+        // getter for the URL's password to fill a `DbCredentials`).
+        let target = Target::connect_with(match options(d, Some(&db))? {
+            ConnectOptions::MySql(o) => ConnectOptions::MySql(o.ssl_mode(MySqlSslMode::Disabled)),
+            ConnectOptions::Postgres(o) => ConnectOptions::Postgres(o.ssl_mode(PgSslMode::Disable)),
+        })
+        .await?;
         Ok(Bench {
             d,
             shape,
             rows,
             chunk,
             db,
+            places,
             root,
             a,
             target,
         })
     }
 
-    /// Place names: schemas of the bench database (PostgreSQL) or
-    /// databases next to it (MySQL).
-    fn places(&self) -> Result<Places, MaskError> {
-        let p = |s: &str| match self.d {
-            Dialect::Postgres => format!("bench_{s}"),
-            Dialect::MySql => format!("{}_{s}", self.db),
+    /// `name` (maybe qualified) with `rows` rows. MySQL inserts in key order
+    /// (its table is the clustered key); PostgreSQL in row-number order, so
+    /// a uuid or composite key is scattered over the heap.
+    async fn create_table(&self, name: &str) -> Result<(), BoxErr> {
+        let (d, rows) = (self.d, self.rows);
+        let (key_defs, key_values) = self.shape.key_sql(d);
+        let keys = self.shape.key_columns().join(", ");
+        self.a
+            .exec(&format!(
+                "CREATE TABLE {name} ({key_defs}, {COLUMNS}, PRIMARY KEY ({keys}))"
+            ))
+            .await?;
+        let (from, analyze) = match d {
+            Dialect::MySql => (
+                format!(
+                    "(SELECT a.d + 10*b.d + 100*c.d + 1000*e.d + 10000*f.d + 100000*g.d + 1000000*h.d + 1 AS g \
+                     FROM dmsr_digits a, dmsr_digits b, dmsr_digits c, dmsr_digits e, dmsr_digits f, dmsr_digits g, dmsr_digits h) s \
+                     WHERE g <= {rows} ORDER BY {key_values}"
+                ),
+                "ANALYZE TABLE",
+            ),
+            Dialect::Postgres => (format!("generate_series(1, {rows}) g"), "VACUUM ANALYZE"),
         };
-        Places::new(&p("live"), &p("q"), &p("old"), &p("build"))
+        self.a
+            .exec(&format!(
+                "INSERT INTO {name} ({keys}, email, full_name, phone, token, salary) \
+                 SELECT {key_values}, concat('user', g, '@corp.example.com'), concat('Person ', g), concat('+1-202-', g), \
+                 concat('tok-', g), (g % 100000) * 1.25 FROM {from}"
+            ))
+            .await?;
+        self.a.exec(&format!("{analyze} {name}")).await
     }
 
-    async fn claim(&self, run_id: &str) -> Result<(), BoxErr> {
-        let lease = SystemTime::now() + Duration::from_secs(6 * 3600);
-        match self.target.begin(run_id, "bench", lease).await? {
-            Begin::New | Begin::Resumed => Ok(()),
+    /// Claims the run `bench-{what}-{db}` in the ledger; returns its id.
+    async fn claim(&self, what: &str) -> Result<String, BoxErr> {
+        let run_id = format!("bench-{what}-{}", self.db);
+        let lease = SystemTime::now() + LONG;
+        match self.target.begin(&run_id, "bench", lease).await? {
+            Begin::New | Begin::Resumed => Ok(run_id),
             other => Err(format!("unexpected begin result {other:?}").into()),
         }
     }
 
     /// Quarantine table → live with `run_rewrite`. Returns seconds and the
     /// breakdown.
-    async fn rewrite(&self, places: &Places) -> Result<(f64, String), BoxErr> {
-        let q = quote_ident(self.d, &places.quarantine);
-        match self.d {
-            Dialect::Postgres => self.a.exec(&format!("CREATE SCHEMA {q}")).await?,
-            Dialect::MySql => self.a.exec(&format!("CREATE DATABASE {q}")).await?,
-        }
+    async fn rewrite(&self) -> Result<(f64, String), BoxErr> {
+        // A schema on PostgreSQL; a database on MySQL, where SCHEMA is a
+        // synonym of DATABASE.
+        let q = quote_ident(self.d, &self.places.quarantine);
+        self.a.exec(&format!("CREATE SCHEMA {q}")).await?;
         self.say("creating the quarantine table");
-        create_table(
-            &self.a,
-            self.d,
-            self.shape,
-            &format!("{q}.bench"),
-            self.rows,
-        )
-        .await?;
+        self.create_table(&format!("{q}.bench")).await?;
         let publish = Publish {
-            places: places.clone(),
+            places: self.places.clone(),
             grants: Vec::new(),
             purge_quarantine: false,
         };
-        let run_id = format!("bench-rewrite-{}", self.db);
-        self.claim(&run_id).await?;
+        let run_id = self.claim("rewrite").await?;
         self.say("rewrite");
         let t0 = Instant::now();
-        let far = Instant::now() + Duration::from_secs(6 * 3600);
+        let far = t0 + LONG;
         let rules = rules_for("bench", self.chunk)?;
         let salt = Salt::new(SALT);
         let report = self
@@ -377,16 +328,14 @@ impl Bench {
     /// and the breakdown.
     async fn in_place(&self) -> Result<(f64, String), BoxErr> {
         self.say("creating the in-place table");
-        create_table(&self.a, self.d, self.shape, "bench_runner", self.rows).await?;
-        let run_id = format!("bench-in-place-{}", self.db);
-        self.claim(&run_id).await?;
+        self.create_table("bench_runner").await?;
+        let run_id = self.claim("in-place").await?;
         self.say("in-place runner");
         let t0 = Instant::now();
-        let far = Instant::now() + Duration::from_secs(6 * 3600);
         let rules = rules_for("bench_runner", self.chunk)?;
         let report = self
             .target
-            .run(&run_id, &rules, &Salt::new(SALT), far)
+            .run(&run_id, &rules, &Salt::new(SALT), t0 + LONG)
             .await?;
         if report.outcome != RunOutcome::Complete || report.rows_masked() != self.rows {
             return Err(format!("runner did not complete: {report:?}").into());
@@ -405,7 +354,7 @@ impl Bench {
     async fn single_update(&self) -> Result<f64, BoxErr> {
         let d = self.d;
         self.say("creating the single UPDATE's table");
-        create_table(&self.a, d, self.shape, "bench_single", self.rows).await?;
+        self.create_table("bench_single").await?;
         let (ki, ko) = session_blocks_hex(&Salt::new(SALT));
         self.a
             .exec(&match d {
@@ -458,18 +407,14 @@ impl Bench {
         eprintln!("[{:?} {}] {what}...", self.d, self.shape.name());
     }
 
-    async fn drop_all(&self, places: &Places) -> Result<(), BoxErr> {
+    async fn drop_all(&self) -> Result<(), BoxErr> {
         self.target.close().await;
         self.a.close().await;
-        for p in [
-            &places.live,
-            &places.quarantine,
-            &places.retired,
-            &places.build,
-        ] {
-            if self.d == Dialect::MySql {
+        if self.d == Dialect::MySql {
+            let p = &self.places;
+            for db in [&p.live, &p.quarantine, &p.retired, &p.build] {
                 self.root
-                    .exec(&format!("DROP DATABASE IF EXISTS {p}"))
+                    .exec(&format!("DROP DATABASE IF EXISTS {db}"))
                     .await?;
             }
         }
@@ -481,13 +426,18 @@ impl Bench {
     }
 }
 
-async fn bench_one(d: Dialect, shape: Shape, rows: u64, chunk: u64) -> Result<Row, BoxErr> {
+/// The table row and the time breakdown of one engine and key shape.
+async fn bench_one(
+    d: Dialect,
+    shape: Shape,
+    rows: u64,
+    chunk: u64,
+) -> Result<(String, String), BoxErr> {
     let b = Bench::new(d, shape, rows, chunk).await?;
-    let places = b.places()?;
-    let (rewrite_s, rewrite_parts) = b.rewrite(&places).await?;
+    let (rewrite_s, rewrite_parts) = b.rewrite().await?;
     let (runner_s, runner_parts) = b.in_place().await?;
     let single_s = b.single_update().await?;
-    let live = format!("{}.bench", quote_ident(d, &places.live));
+    let live = format!("{}.bench", quote_ident(d, &b.places.live));
     for table in [live.as_str(), "bench_runner"] {
         let n = b.matching(table).await?;
         if n != rows {
@@ -497,78 +447,59 @@ async fn bench_one(d: Dialect, shape: Shape, rows: u64, chunk: u64) -> Result<Ro
             .into());
         }
     }
-    b.drop_all(&places).await?;
-    Ok(Row {
-        engine: match d {
-            Dialect::MySql => "MySQL/MariaDB",
-            Dialect::Postgres => "PostgreSQL",
-        },
-        shape,
-        rows,
-        rewrite_s,
-        runner_s,
-        single_s,
-        parts: format!("{rewrite_parts}; {runner_parts}; single UPDATE {single_s:.2} s"),
-        rss_mib: peak_rss_kib() as f64 / 1024.0,
-    })
+    b.drop_all().await?;
+    let engine = match d {
+        Dialect::MySql => "MySQL/MariaDB",
+        Dialect::Postgres => "PostgreSQL",
+    };
+    let key = shape.name();
+    let per_s = |s: f64| rows as f64 / s;
+    let line = format!(
+        "| {engine} | {key} | {rows} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.1} MiB |",
+        per_s(rewrite_s),
+        per_s(runner_s),
+        per_s(single_s),
+        single_s / runner_s,
+        single_s / rewrite_s,
+        peak_rss_kib() as f64 / 1024.0,
+    );
+    let parts =
+        format!("{engine} {key}: {rewrite_parts}; {runner_parts}; single UPDATE {single_s:.2} s");
+    Ok((line, parts))
 }
 
 const HEADER: &str = "| engine | key | rows | rewrite rows/s | in-place rows/s | single UPDATE rows/s | in-place/UPDATE | rewrite/UPDATE | peak RSS |\n|---|---|---:|---:|---:|---:|---:|---:|---:|";
 
-impl Row {
-    fn line(&self) -> String {
-        let per_s = |s: f64| self.rows as f64 / s;
-        format!(
-            "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.1} MiB |",
-            self.engine,
-            self.shape.name(),
-            self.rows,
-            per_s(self.rewrite_s),
-            per_s(self.runner_s),
-            per_s(self.single_s),
-            self.single_s / self.runner_s,
-            self.single_s / self.rewrite_s,
-            self.rss_mib,
-        )
-    }
-}
-
 fn parse_args() -> Result<(u64, u64, Vec<Dialect>, Vec<Shape>), BoxErr> {
-    let mut rows: u64 = 1_000_000;
-    let mut chunk: u64 = masking::rules::DEFAULT_CHUNK_SIZE;
+    let (mut rows, mut chunk) = (1_000_000, masking::rules::DEFAULT_CHUNK_SIZE);
     let mut engines = vec![Dialect::MySql, Dialect::Postgres];
     let mut shapes = Shape::ALL.to_vec();
     let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut number = |what: &str| -> Result<u64, BoxErr> {
-            Ok(args
-                .next()
-                .and_then(|v| v.parse().ok())
-                .ok_or(format!("{what} needs a number"))?)
-        };
-        match a.as_str() {
-            "--rows" => rows = number("--rows")?,
-            "--chunk-size" => chunk = number("--chunk-size")?,
+    while let Some(flag) = args.next() {
+        let value = args.next().unwrap_or_default();
+        let number = || value.parse().map_err(|_| format!("{flag} needs a number"));
+        match flag.as_str() {
+            "--rows" => rows = number()?,
+            "--chunk-size" => chunk = number()?,
             "--engine" => {
-                engines = match args.next().as_deref() {
-                    Some("mysql") => vec![Dialect::MySql],
-                    Some("postgres") => vec![Dialect::Postgres],
-                    Some("both") => vec![Dialect::MySql, Dialect::Postgres],
+                engines = match value.as_str() {
+                    "mysql" => vec![Dialect::MySql],
+                    "postgres" => vec![Dialect::Postgres],
+                    "both" => vec![Dialect::MySql, Dialect::Postgres],
                     _ => return Err("--engine mysql|postgres|both".into()),
                 }
             }
             "--keys" => {
-                let list = args.next().unwrap_or_default();
-                shapes = list
+                shapes = value
                     .split(',')
                     .map(|k| Shape::ALL.into_iter().find(|s| s.name() == k))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or("--keys takes a list of int, uuid, composite")?;
+                    .collect::<Option<_>>()
+                    .ok_or("--keys takes a list of int, uuid, composite")?
             }
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
-    if rows == 0 || rows > 10_000_000 {
+    if !(1..=10_000_000).contains(&rows) {
         return Err("--rows must be 1..=10000000".into());
     }
     Ok((rows, chunk, engines, shapes))
@@ -580,27 +511,20 @@ async fn main() -> Result<(), BoxErr> {
     let mut results = Vec::new();
     for d in engines {
         for &shape in &shapes {
-            let r = bench_one(d, shape, rows, chunk)
+            let (line, parts) = bench_one(d, shape, rows, chunk)
                 .await
-                .map_err(|e| -> BoxErr {
-                    let e = match e.downcast::<MaskError>() {
-                        Ok(m) => m.to_string(),
-                        Err(e) => e.to_string(),
-                    };
-                    format!("{d:?} {}: {e}", shape.name()).into()
-                })?;
-            eprintln!("{}", r.line());
-            results.push(r);
+                .map_err(|e| format!("{d:?} {}: {e}", shape.name()))?;
+            eprintln!("{line}");
+            results.push((line, parts));
         }
     }
-    println!();
-    println!("{HEADER}");
-    for r in &results {
-        println!("{}", r.line());
+    println!("\n{HEADER}");
+    for (line, _) in &results {
+        println!("{line}");
     }
     println!();
-    for r in &results {
-        println!("{} {}: {}", r.engine, r.shape.name(), r.parts);
+    for (_, parts) in &results {
+        println!("{parts}");
     }
     println!(
         "goals: in-place/UPDATE >= 0.8 and rewrite/UPDATE >= 0.8 for every engine and key; \
