@@ -52,7 +52,13 @@ STARTER_ACTIONS = {
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",
     "dms:DescribeReplicationTasks",
+    "dms:DescribeEndpoints",
     "dms:StartReplicationTask",
+    "secretsmanager:GetSecretValue",
+    "kms:Decrypt",
+    *VPC_ENI_ACTIONS,
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
     "events:DescribeRule",
     "events:DisableRule",
     "events:EnableRule",
@@ -355,8 +361,14 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
         "CDC_STOP_POSITION": params["CdcStopPosition"],
         "RUST_LOG": params["LogLevel"],
     }
+    has_source = bool(params["SourceDbSecretArn"])
+    starter_in_vpc = has_vpc and has_source
     expected_env = {
-        "task-starter": common_env,
+        "task-starter": {
+            **common_env,
+            "SOURCE_DB_SECRET_ARN": params["SourceDbSecretArn"],
+            "SOURCE_DB_TLS_MODE": params["DbTlsMode"],
+        },
         "post-processor": {
             **common_env,
             "TARGET_DB_SECRET_ARN": params["TargetDbSecretArn"],
@@ -424,7 +436,13 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
                  sorted(params["SubnetIds"]))
     else:
         w.check(not post.get("VpcConfig", {}).get("SubnetIds"), "post-processor has a VPC config without SubnetIds")
-    w.check("VpcConfig" not in w.resolved("TaskStarter"), "task-starter must not be in a VPC")
+    if starter_in_vpc:
+        w.expect("task-starter VPC subnets", sorted(starter.get("VpcConfig", {}).get("SubnetIds", [])),
+                 sorted(params["SubnetIds"]))
+    else:
+        w.check("VpcConfig" not in w.resolved("TaskStarter"),
+                "task-starter must not be in a VPC without a source secret")
+    w.expect("task-starter layers", w.resolved("TaskStarter").get("Layers"), layer_arns if has_source else None)
     w.expect("post-processor recursive loop", post_props.get("RecursiveLoop"), "Allow")
 
     # ---- Lambda permissions: who may invoke each function
@@ -469,6 +487,12 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
             "events:TagResource": [rule["Arn"]],
             "events:UntagResource": [rule["Arn"]],
             "sns:Publish": [notif_topic] if has_topic else None,
+            "secretsmanager:GetSecretValue": [params["SourceDbSecretArn"]] if has_source else None,
+            "kms:Decrypt": [params["SecretsKmsKeyArn"]] if params["SecretsKmsKeyArn"] and has_source else None,
+            **{action: sorted(
+                f"arn:aws:ec2:{REGION}:{ACCOUNT_ID}:{kind}/*"
+                for kind in ("network-interface", "subnet", "security-group")
+            ) if starter_in_vpc else None for action in VPC_ENI_ACTIONS},
         },
         "PostProcessorRole": {
             "logs:CreateLogStream": [log_group_arn(w.log_group(phys["PostProcessorLogGroup"])["arn"])],

@@ -109,9 +109,12 @@ def test_vpc_settings_apply_only_when_given(aws: Aws, prerequisites: Prerequisit
         for cidr in ("10.20.1.0/24", "10.20.2.0/24")
     ]
     group = aws.ec2.create_security_group(GroupName="masker", Description="post-processor", VpcId=vpc)["GroupId"]
+    # With a source secret the task-starter joins the VPC to read the source's slot.
+    source = aws.secretsmanager.create_secret(Name="dms-refresh/source-db", SecretString="{}")["ARN"]
     params = stack_parameters(
         prerequisites,
-        {**SCENARIOS["nightly"], "SubnetIds": ",".join(subnets), "SecurityGroupIds": group},
+        {**SCENARIOS["nightly"], "SubnetIds": ",".join(subnets), "SecurityGroupIds": group,
+         "SourceDbSecretArn": source},
     )
     assert rule_violations(load_template(), params) == []
     stack = deploy(aws, prerequisites, "dms-refresh-vpc", params)
@@ -203,7 +206,7 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "dms-topic-feeds-starter": (_dms_topic_feeds_starter, "DMS topic subscriptions"),
     "wildcard-publish": (_wildcard_publish, "TaskStarterRole: Resource '*' for ['sns:Publish']"),
     "subscription-on-arns": (_subscription_on_arns, "DMS event subscription SourceIds"),
-    "starter-gets-secrets": (_starter_gets_secrets, "TaskStarterRole: unexpected action secretsmanager:GetSecretValue"),
+    "starter-gets-secrets": (_starter_gets_secrets, "TaskStarterRole secretsmanager:GetSecretValue resources"),
     "task-arns-dropped": (_task_arns_dropped, "task-starter env DMS_TASK_ARNS"),
     "vpc-managed-policy": (_vpc_managed_policy, "PostProcessorRole attached managed policies"),
     "topic-open-to-any-subscription": (_topic_open_to_any_subscription, "DMS topic policy Allow statements"),
