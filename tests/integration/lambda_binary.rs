@@ -146,6 +146,17 @@ async fn task_starter_binary_starts_the_task_from_the_console_event() {
         .unwrap();
     assert_eq!(again["tasks"][0]["action"], "skipped", "{again}");
 
+    // A CDC start point is checked against the task's source endpoint
+    // (DescribeEndpoints) before anything else; this task's does not exist.
+    let refused = lambda
+        .invoke("task-starter/operator-cdc-start-lsn.json")
+        .await
+        .unwrap_err();
+    assert!(
+        refused.contains("CdcStartRefused") && refused.contains("source endpoint"),
+        "{refused}"
+    );
+
     let err = lambda
         .invoke("task-starter/invalid-not-an-object.json")
         .await

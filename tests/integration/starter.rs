@@ -52,6 +52,7 @@ impl Starter {
 const SCHEDULED: &str = include_str!("../../events/task-starter/scheduled-event.json");
 const CONSOLE: &str = include_str!("../../events/task-starter/console-test.json");
 const DRY_RUN: &str = include_str!("../../events/task-starter/operator-dry-run.json");
+const CDC_FROM_LSN: &str = include_str!("../../events/task-starter/operator-cdc-start-lsn.json");
 
 #[tokio::test]
 async fn scheduled_run_disables_the_rule_and_reloads_the_stopped_task_once() {
@@ -331,8 +332,9 @@ async fn a_cdc_start_from_an_lsn_is_checked_then_sent_to_dms() {
     let moto = Moto::start().await;
     let (config, arn, slots) = cdc_from_postgres(&moto, "1/87F75B28").await;
     let request = |dry_run: bool| {
-        serde_json::json!({"operation": "start", "dry_run": dry_run,
-            "start_type": "resume-processing", "cdc_start_position": "1/87F75B28"})
+        let mut event: serde_json::Value = serde_json::from_str(CDC_FROM_LSN).unwrap();
+        event["dry_run"] = dry_run.into();
+        event
     };
     let dry = start_from(&moto, &config, &slots, request(true))
         .await
