@@ -351,9 +351,11 @@ async fn a_cdc_start_from_an_lsn_is_checked_then_sent_to_dms() {
         .await
         .unwrap();
     assert_eq!(started.tasks[0].action, TaskAction::Started);
+    // StartReplicationTaskType (API reference): a CDC-only task starts from
+    // a position with start-replication, although this one ran before.
     assert_eq!(
         started.tasks[0].start_type,
-        Some(StartType::ResumeProcessing)
+        Some(StartType::StartReplication)
     );
     assert_eq!(moto.task_state(&arn).await.0, "running");
     assert_eq!(*slots.reads.lock().unwrap(), 2);
@@ -371,8 +373,7 @@ async fn a_cdc_start_the_source_cannot_serve_is_refused_before_dms_is_called() {
             &moto,
             &config,
             &slots,
-            serde_json::json!({"operation": "start", "start_type": "resume-processing",
-                "cdc_start_position": position}),
+            serde_json::json!({"operation": "start", "cdc_start_position": position}),
         )
         .await
         .unwrap_err();

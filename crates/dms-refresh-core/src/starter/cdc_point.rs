@@ -234,7 +234,7 @@ mod tests {
     fn request(position: &str, dry_run: bool) -> Trigger {
         Trigger::Operator {
             dry_run,
-            start_type: Some(StartType::ResumeProcessing),
+            start_type: Some(StartType::StartReplication),
             allow_partial: false,
             force: false,
             cdc_start: Some(CdcStart::Position(position.into())),
@@ -286,7 +286,9 @@ mod tests {
             starts[0].cdc_start,
             Some(CdcStart::Position("1/87F75B28".into()))
         );
-        assert_eq!(starts[0].start_type, StartType::ResumeProcessing);
+        // StartReplicationTaskType: a CDC-only task starting from a position
+        // uses start-replication, although this one ran before (it is stopped).
+        assert_eq!(starts[0].start_type, StartType::StartReplication);
     }
 
     /// Seed 003: the captured LSN is gone from the slot; the first change
@@ -360,7 +362,7 @@ mod tests {
         });
         let time = Trigger::Operator {
             dry_run: false,
-            start_type: Some(StartType::ResumeProcessing),
+            start_type: Some(StartType::StartReplication),
             allow_partial: false,
             force: false,
             cdc_start: Some(CdcStart::Time(1_795_219_200)),

@@ -5,7 +5,7 @@ use tracing::warn;
 
 use super::lock::started_under_lock;
 use crate::config::{Config, RefreshType};
-use crate::task::{StartDecision, StartType, TaskInfo, decide_start};
+use crate::task::{StartDecision, StartType, TaskInfo, TaskStatus, decide_start};
 
 /// One task of the group and what will be done with it.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,15 +50,26 @@ pub fn plan(
         .collect()
 }
 
-/// A CDC start point applies only to CDC-only tasks (migration type `cdc`):
-/// any other task of the group cannot start as asked.
-pub fn require_cdc_only(config: &Config, plan: &mut [PlannedTask]) {
+/// A CDC start point applies only to CDC-only tasks (migration type `cdc`),
+/// any other task of the group cannot start as asked. A CDC-only task that
+/// is not busy starts with `start-replication` even if it ran before:
+/// StartReplicationTaskType (API reference) requires it for a CDC-only task
+/// starting from a position.
+pub fn plan_cdc_start(config: &Config, plan: &mut [PlannedTask]) {
     for p in plan.iter_mut() {
         let kind = p.task.migration_type.unwrap_or(config.refresh_type);
-        if kind != RefreshType::Cdc && matches!(p.decision, StartDecision::Start(_)) {
-            p.decision = StartDecision::Skip(format!(
-                "a CDC start point applies only to a CDC-only task; this one is {kind}"
-            ));
+        let idle = matches!(
+            p.task.status,
+            TaskStatus::Ready | TaskStatus::Stopped | TaskStatus::Failed
+        );
+        if kind != RefreshType::Cdc {
+            if !matches!(p.decision, StartDecision::Busy(_)) {
+                p.decision = StartDecision::Skip(format!(
+                    "a CDC start point applies only to a CDC-only task; this one is {kind}"
+                ));
+            }
+        } else if idle && !p.started_under_lock {
+            p.decision = StartDecision::Start(StartType::StartReplication);
         }
     }
 }

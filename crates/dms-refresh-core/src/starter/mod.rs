@@ -169,7 +169,7 @@ where
     let mut plan = group::plan(config, tasks, requested, own_since);
     let cdc_start = trigger.cdc_start().cloned();
     if cdc_start.is_some() {
-        group::require_cdc_only(config, &mut plan);
+        group::plan_cdc_start(config, &mut plan);
     }
 
     // 2. All or nothing: a task that cannot start means none is started. A

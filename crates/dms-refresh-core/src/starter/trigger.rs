@@ -145,7 +145,7 @@ fn operator_request(event: &Value) -> Result<Trigger, EventError> {
             request.operation
         )));
     }
-    let start_type = request
+    let mut start_type = request
         .start_type
         .map(|s| {
             StartType::parse(&s).ok_or_else(|| {
@@ -161,17 +161,23 @@ fn operator_request(event: &Value) -> Result<Trigger, EventError> {
         request.cdc_start_time.as_deref(),
     )
     .map_err(|e| EventError(format!("operator request: {e}")))?;
-    if cdc_start.is_some()
-        && !matches!(
-            start_type,
-            Some(StartType::StartReplication | StartType::ResumeProcessing)
-        )
-    {
-        return Err(EventError(
-            "operator request: a CDC start point needs start_type start-replication (a task \
-             that has never run) or resume-processing (a stopped task)"
-                .into(),
-        ));
+    // StartReplicationTaskType (API reference): "For a cdc only task, to
+    // start from a specific position, you must use start-replication and
+    // also specify the start position", whether or not the task ran before.
+    if cdc_start.is_some() {
+        match start_type {
+            None | Some(StartType::StartReplication) => {
+                start_type = Some(StartType::StartReplication);
+            }
+            Some(other) => {
+                return Err(EventError(format!(
+                    "operator request: a CDC start point is sent with start_type \
+                     start-replication (DMS requires it for a CDC-only task starting from a \
+                     position), not {}",
+                    other.as_str()
+                )));
+            }
+        }
     }
     Ok(Trigger::Operator {
         dry_run: request.dry_run,
@@ -234,14 +240,20 @@ mod tests {
             }
         );
         let from_lsn = parse_trigger(&json!({
-            "operation": "start", "start_type": "start-replication",
-            "cdc_start_position": "1/87F75B28"
+            "operation": "start", "cdc_start_position": "1/87F75B28"
         }))
         .unwrap();
         assert_eq!(
             from_lsn.cdc_start(),
             Some(&CdcStart::Position("1/87F75B28".into()))
         );
+        assert!(matches!(
+            from_lsn,
+            Trigger::Operator {
+                start_type: Some(StartType::StartReplication),
+                ..
+            }
+        ));
         assert_eq!(operator.owner("req-2"), "operator:req-2");
         for bad in [
             json!("start"),
@@ -253,11 +265,11 @@ mod tests {
             json!({"operation": "start", "start_type": "full"}),
             json!({"operation": "start", "dryrun": true}),
             json!({"operation": "start", "allow_partial": "yes"}),
-            json!({"operation": "start", "cdc_start_position": "1/0"}),
             json!({"operation": "start", "start_type": "reload-target", "cdc_start_position": "1/0"}),
-            json!({"operation": "start", "start_type": "resume-processing",
-                   "cdc_start_position": "1/0", "cdc_start_time": "2026-11-21T00:00:00"}),
-            json!({"operation": "start", "start_type": "resume-processing", "cdc_start_time": 5}),
+            json!({"operation": "start", "start_type": "resume-processing", "cdc_start_position": "1/0"}),
+            json!({"operation": "start", "cdc_start_position": "1/0",
+                   "cdc_start_time": "2026-11-21T00:00:00"}),
+            json!({"operation": "start", "cdc_start_time": 5}),
         ] {
             let err = parse_trigger(&bad).unwrap_err();
             assert!(
