@@ -156,6 +156,15 @@ async fn task_starter_binary_starts_the_task_from_the_console_event() {
         refused.contains("CdcStartRefused") && refused.contains("source endpoint"),
         "{refused}"
     );
+    // stop-at is routed to its own passes; a full-load task has no CDC to stop.
+    let not_cdc = lambda
+        .invoke("task-starter/operator-stop-at.json")
+        .await
+        .unwrap_err();
+    assert!(
+        not_cdc.contains("StopAtRefused") && not_cdc.contains("no CDC"),
+        "{not_cdc}"
+    );
 
     let err = lambda
         .invoke("task-starter/invalid-not-an-object.json")

@@ -6,8 +6,8 @@ use dms_refresh_core::cdc_start::{Lsn, SlotView};
 use dms_refresh_core::config::Config;
 use dms_refresh_core::fakes::FakeSlots;
 use dms_refresh_core::starter::{
-    StartSummary, StarterError, StarterPorts, TaskAction, parse_trigger, start_checked,
-    start_refresh,
+    StartSummary, StarterError, StarterPorts, StopStep, TaskAction, Trigger, parse_trigger,
+    start_checked, start_refresh, stop_at,
 };
 use dms_refresh_core::task::StartType;
 
@@ -381,4 +381,93 @@ async fn a_cdc_start_the_source_cannot_serve_is_refused_before_dms_is_called() {
         assert!(err.to_string().contains(expected), "{err}");
     }
     assert_eq!(moto.task_state(&arn).await.0, "stopped");
+}
+
+const STOP_AT: &str = include_str!("../../events/task-starter/operator-stop-at.json");
+
+/// Seed 001 on the emulator: a two-task CDC group, both running; `stop-at`
+/// stops each and resumes it (moto keeps no `CdcStopPosition`, so the
+/// position sent is asserted with aws-smithy-mocks in the core crate), and
+/// records the position on the rule for the post-processor.
+#[tokio::test]
+async fn stop_at_stops_and_resumes_a_running_cdc_group_and_records_the_position() {
+    let moto = Moto::start().await;
+    let rule = unique("nightly");
+    moto.put_rule(&rule, false).await;
+    let source = moto.create_source_endpoint("oracle", None).await;
+    let mut arns = Vec::new();
+    for name in ["cdc-parent", "cdc-child"] {
+        let arn = moto.create_cdc_task_from(&unique(name), &source).await;
+        moto.run_and_stop(&arn).await;
+        moto.dms()
+            .start_replication_task()
+            .replication_task_arn(&arn)
+            .start_replication_task_type(
+                aws_sdk_databasemigration::types::StartReplicationTaskTypeValue::ResumeProcessing,
+            )
+            .send()
+            .await
+            .unwrap();
+        arns.push(arn);
+    }
+    let refs: Vec<&str> = arns.iter().map(String::as_str).collect();
+    let mut env = function_env(&refs, &rule, "one-time", None);
+    env.retain(|(k, _)| k != "REFRESH_TYPE" && k != "REFRESH_INDICATOR");
+    env.push(("REFRESH_TYPE".into(), "cdc".into()));
+    env.push(("REFRESH_INDICATOR".into(), "data-migration".into()));
+    let config = config_from(&env);
+    let starter = Starter::new(&moto);
+    let ports = StarterPorts {
+        dms: &starter.dms,
+        rules: &starter.rules,
+        notifier: &starter.sns,
+    };
+    let Trigger::StopAt { position, .. } =
+        parse_trigger(&serde_json::from_str(STOP_AT).unwrap()).unwrap()
+    else {
+        panic!("the stop-at event is not a stop-at request");
+    };
+
+    let dry = stop_at(&config, &ports, &position, true, "req-dry")
+        .await
+        .unwrap();
+    assert!(
+        dry.tasks.iter().all(|t| t.step == StopStep::Stop),
+        "{dry:?}"
+    );
+    assert!(
+        !moto
+            .rule_tags(&rule)
+            .await
+            .contains_key("dms-refresh:stop-at")
+    );
+
+    let done = stop_at(&config, &ports, &position, false, "req-1")
+        .await
+        .unwrap();
+    assert!(done.is_done(), "{done:?}");
+    let resumed = done.resumed.expect("the stopped tasks are resumed");
+    assert_eq!(resumed.tasks.len(), 2);
+    for t in &resumed.tasks {
+        assert_eq!(t.action, TaskAction::Started, "{t:?}");
+        assert_eq!(t.start_type, Some(StartType::ResumeProcessing));
+    }
+    for arn in &arns {
+        assert_eq!(moto.task_state(arn).await.0, "running");
+    }
+    assert_eq!(
+        moto.rule_tags(&rule).await.get("dms-refresh:stop-at"),
+        Some(&position)
+    );
+
+    // A task of the group that is not running or stopped refuses the whole request.
+    let ready = moto.create_cdc_task_from(&unique("cdc-new"), &source).await;
+    let mut env = env.clone();
+    env.retain(|(k, _)| k != "DMS_TASK_ARNS");
+    env.push(("DMS_TASK_ARNS".into(), format!("{},{ready}", arns[0])));
+    let err = stop_at(&config_from(&env), &ports, &position, false, "req-2")
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "StopAtRefused");
+    assert_eq!(moto.task_state(&arns[0]).await.0, "running");
 }

@@ -66,6 +66,10 @@ pub struct FakeDms {
     pub subscriptions: Mutex<HashMap<String, String>>,
     /// Endpoints by ARN.
     pub endpoints: Mutex<HashMap<String, EndpointInfo>>,
+    /// Tasks asked to stop, in order.
+    pub stops: Mutex<Vec<String>>,
+    /// A stopped task shows `stopping` first, until the test moves it on.
+    pub stop_slowly: Mutex<bool>,
 }
 
 impl FakeDms {
@@ -148,7 +152,39 @@ impl crate::ports::ReplicationSlots for FakeSlots {
     }
 }
 
+impl FakeDms {
+    pub fn stops(&self) -> Vec<String> {
+        lock(&self.stops).clone()
+    }
+}
+
 impl ReplicationTasks for FakeDms {
+    async fn stop_task(&self, task_arn: &str) -> Result<(), PortError> {
+        lock(&self.stops).push(task_arn.to_owned());
+        let mut tasks = lock(&self.tasks);
+        match tasks.get_mut(task_arn) {
+            Some(task) if task.status == TaskStatus::Running => {
+                task.status = if *lock(&self.stop_slowly) {
+                    TaskStatus::Stopping
+                } else {
+                    TaskStatus::Stopped
+                };
+                task.stop_reason = Some("Stop Reason NORMAL".into());
+                Ok(())
+            }
+            Some(_) => Err(PortError::new(
+                "StopReplicationTask",
+                FailureKind::InvalidState,
+                "InvalidResourceStateFault: the task is not running",
+            )),
+            None => Err(PortError::new(
+                "StopReplicationTask",
+                FailureKind::NotFound,
+                "no such task",
+            )),
+        }
+    }
+
     async fn describe_task(&self, task_arn: &str) -> Result<Option<TaskInfo>, PortError> {
         let calls = {
             let mut calls = lock(&self.describe_calls);
@@ -200,6 +236,10 @@ impl ReplicationTasks for FakeDms {
                 task.start_date_epoch = Some(task.start_date_epoch.unwrap_or(0.0) + 86_400.0);
                 task.stop_date_epoch = None;
                 task.stop_reason = None;
+                if request.cdc_stop_position.is_some() {
+                    task.cdc_stop_position
+                        .clone_from(&request.cdc_stop_position);
+                }
                 Ok(())
             }
             None => Err(PortError::new(
@@ -225,6 +265,8 @@ pub struct FakeRules {
     /// Lock writes fail (throttled) while set.
     pub fail_lock_writes: Mutex<bool>,
     pub schedules: Mutex<HashMap<String, String>>,
+    /// `stop-at` records by rule.
+    pub stops: Mutex<HashMap<String, String>>,
 }
 
 impl FakeRules {
@@ -323,6 +365,22 @@ impl ScheduleRule for FakeRules {
 
     async fn clear_lock(&self, rule_name: &str) -> Result<(), PortError> {
         lock(&self.locks).remove(rule_name);
+        Ok(())
+    }
+
+    async fn intended_stop(&self, rule_name: &str) -> Result<Option<String>, PortError> {
+        Ok(lock(&self.stops).get(rule_name).cloned())
+    }
+
+    async fn set_intended_stop(
+        &self,
+        rule_name: &str,
+        position: Option<&str>,
+    ) -> Result<(), PortError> {
+        match position {
+            Some(p) => lock(&self.stops).insert(rule_name.to_owned(), p.to_owned()),
+            None => lock(&self.stops).remove(rule_name),
+        };
         Ok(())
     }
 }

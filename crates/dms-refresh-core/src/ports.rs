@@ -68,6 +68,9 @@ pub trait ReplicationTasks: Sync {
         request: &StartRequest,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 
+    /// StopReplicationTask.
+    fn stop_task(&self, task_arn: &str) -> impl Future<Output = Result<(), PortError>> + Send;
+
     /// The `Status` of a DMS event subscription (`active`, `no-permission`,
     /// `topic-not-exist`, ...); `Ok(None)` when it does not exist.
     fn event_subscription_status(
@@ -175,6 +178,20 @@ pub trait ScheduleRule: Sync {
 
     /// Remove the lock record.
     fn clear_lock(&self, rule_name: &str) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// The CDC stop position an operator's `stop-at` request recorded on the
+    /// rule, which the post-processor judges the group's stop against.
+    fn intended_stop(
+        &self,
+        rule_name: &str,
+    ) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+
+    /// Record (`Some`) or forget (`None`) the intended stop.
+    fn set_intended_stop(
+        &self,
+        rule_name: &str,
+        position: Option<&str>,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// Publishing a message to an SNS topic.

@@ -123,7 +123,12 @@ where
             Some(rule) => self.rules.lock(rule).await?,
             None => None,
         };
-        let group = group_run(&group_states(&judge(config), &tasks, |_| None));
+        let stop_at = crate::post::intended_stop(config, self.rules).await?;
+        let group = group_run(&group_states(
+            &judge(config, stop_at.as_deref()),
+            &tasks,
+            |_| None,
+        ));
         let mut report = ReconcileReport {
             group: group_label(&group).into(),
             run_id: None,

@@ -57,6 +57,9 @@ pub enum TaskRun {
 pub struct RunJudge<'a> {
     /// The configured `CDC_STOP_POSITION`, if any.
     pub cdc_stop_position: Option<&'a str>,
+    /// The stop position an operator's `stop-at` recorded on the rule: it
+    /// takes the place of the configured one.
+    pub intended_stop: Option<&'a str>,
     /// Now, in epoch seconds (bounds the wait after a recoverable error).
     pub now_epoch: f64,
 }
@@ -66,7 +69,8 @@ fn has_word(text: &str, word: &str) -> bool {
         .any(|w| w == word)
 }
 
-fn same_position(a: &str, b: &str) -> bool {
+/// Two stop positions name the same point (case and spaces aside).
+pub fn same_position(a: &str, b: &str) -> bool {
     let norm = |p: &str| {
         p.split_whitespace()
             .collect::<String>()
@@ -135,7 +139,20 @@ impl RunJudge<'_> {
 
     /// A CDC run is finished only at its stop position.
     fn cdc_stop(&self, task: &TaskInfo, reason: &str) -> TaskRun {
+        let configured = self.intended_stop.or(self.cdc_stop_position);
         let Some(kind) = CDC_STOP_REASONS.iter().find(|r| has_word(reason, r)) else {
+            if let Some(intended) = self.intended_stop
+                && !task
+                    .cdc_stop_position
+                    .as_deref()
+                    .is_some_and(|p| same_position(p, intended))
+            {
+                // Stopped by a stop-at request, which resumes it with the position.
+                return TaskRun::InProgress(format!(
+                    "stopped for the stop-at {intended}; the request resumes it with that stop \
+                     position"
+                ));
+            }
             let shown = if reason.is_empty() {
                 "no stop reason"
             } else {
@@ -145,17 +162,13 @@ impl RunJudge<'_> {
                 "stopped ({shown}) before its CDC stop position; replication is not finished"
             ));
         };
-        let position = self.cdc_stop_position.or(task.cdc_stop_position.as_deref());
+        let position = configured.or(task.cdc_stop_position.as_deref());
         let prefix = if *kind == "STOPPED_AT_COMMIT_TIME" {
             "commit_time"
         } else {
             "server_time"
         };
-        match (
-            position,
-            task.cdc_stop_position.as_deref(),
-            self.cdc_stop_position,
-        ) {
+        match (position, task.cdc_stop_position.as_deref(), configured) {
             (Some(p), _, _) if !p.trim_start().starts_with(prefix) => TaskRun::StoppedEarly(
                 format!("stopped with {kind}, but the configured stop position is {p}"),
             ),
@@ -378,6 +391,7 @@ mod tests {
     fn judge(position: Option<&str>) -> RunJudge<'_> {
         RunJudge {
             cdc_stop_position: position,
+            intended_stop: None,
             now_epoch: NOW,
         }
     }
@@ -551,6 +565,32 @@ mod tests {
                 task.stop_reason
             );
         }
+    }
+
+    /// An operator's `stop-at` recorded on the rule takes the place of the
+    /// configured stop position; a task it stopped (NORMAL) and has not
+    /// resumed yet is waited for, not reported.
+    #[test]
+    fn a_recorded_stop_at_is_the_position_the_group_is_judged_against() {
+        let configured = "commit_time:2026-11-21T00:00:00";
+        let intended = "commit_time:2026-11-21T15:30:00";
+        let judge = RunJudge {
+            cdc_stop_position: Some(configured),
+            intended_stop: Some(intended),
+            now_epoch: NOW,
+        };
+        let mut t = stopped(Some("STOPPED_AT_COMMIT_TIME"), RefreshType::Cdc, 0);
+        t.cdc_stop_position = Some(intended.into());
+        assert_eq!(label(&judge.task_run(&t, None)), "finished");
+        t.cdc_stop_position = Some(configured.into());
+        assert_eq!(label(&judge.task_run(&t, None)), "stopped-early");
+        let mut paused = stopped(Some("NORMAL"), RefreshType::Cdc, 0);
+        assert!(matches!(
+            judge.task_run(&paused, None),
+            TaskRun::InProgress(r) if r.contains("stop-at")
+        ));
+        paused.cdc_stop_position = Some(intended.into());
+        assert_eq!(label(&judge.task_run(&paused, None)), "stopped-early");
     }
 
     /// Issue 9 item 7: DMS restarts a task that stopped with

@@ -916,6 +916,11 @@ fn starter_triggers() {
             Ok(Trigger::Manual) => {
                 prop_assert!(!scheduled && !object.contains_key("operation"));
             }
+            Ok(Trigger::StopAt { position, .. }) => {
+                prop_assert!(!scheduled);
+                prop_assert_eq!(object.get("operation"), Some(&json!("stop-at")));
+                prop_assert!(position.starts_with("commit_time:"), "{position}");
+            }
             Err(e) => {
                 prop_assert!(!scheduled, "scheduled event rejected: {e}");
                 prop_assert!(

@@ -247,6 +247,30 @@ impl ReplicationTasks for DmsClient {
             })
     }
 
+    async fn stop_task(&self, task_arn: &str) -> Result<(), PortError> {
+        self.client
+            .stop_replication_task()
+            .replication_task_arn(task_arn)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| {
+                let typed = err.as_service_error().map(|e| {
+                    (
+                        e.is_invalid_resource_state_fault(),
+                        e.is_resource_not_found_fault(),
+                    )
+                });
+                let mut port = classify("StopReplicationTask", err);
+                match typed {
+                    Some((true, _)) => port.kind = FailureKind::InvalidState,
+                    Some((_, true)) => port.kind = FailureKind::NotFound,
+                    _ => {}
+                }
+                port
+            })
+    }
+
     async fn event_subscription_status(&self, name: &str) -> Result<Option<String>, PortError> {
         self.subscription_status(name).await
     }
@@ -454,6 +478,18 @@ impl ScheduleRule for EventBridgeClient {
 
     async fn clear_lock(&self, rule_name: &str) -> Result<(), PortError> {
         rule_lock::clear(&self.client, rule_name).await
+    }
+
+    async fn intended_stop(&self, rule_name: &str) -> Result<Option<String>, PortError> {
+        rule_lock::read_stop_at(&self.client, rule_name).await
+    }
+
+    async fn set_intended_stop(
+        &self,
+        rule_name: &str,
+        position: Option<&str>,
+    ) -> Result<(), PortError> {
+        rule_lock::write_stop_at(&self.client, rule_name, position).await
     }
 }
 

@@ -13,6 +13,8 @@ pub const HANDLED_RUN: &str = "dms-refresh:handled-run";
 pub const ALERTED: &str = "dms-refresh:lock-alerted";
 pub const DISABLED_RULE: &str = "dms-refresh:lock-disabled-rule";
 pub const LAST_ALERT: &str = "dms-refresh:last-alert";
+/// The stop position of an operator's `stop-at`; not part of the lock.
+pub const STOP_AT: &str = "dms-refresh:stop-at";
 const KEYS: [&str; 6] = [
     OWNER,
     SINCE,
@@ -93,10 +95,10 @@ pub fn update_tag(update: &LockUpdate) -> (&'static str, String) {
     }
 }
 
-pub async fn read(
+async fn tags(
     client: &aws_sdk_eventbridge::Client,
     rule_name: &str,
-) -> Result<Option<RuleLock>, PortError> {
+) -> Result<Vec<Tag>, PortError> {
     let arn = rule_arn(client, rule_name).await?;
     let out = client
         .list_tags_for_resource()
@@ -104,7 +106,38 @@ pub async fn read(
         .send()
         .await
         .map_err(|e| classify("ListTagsForResource", e))?;
-    Ok(from_tags(out.tags().iter().map(|t| (t.key(), t.value()))))
+    Ok(out.tags().to_vec())
+}
+
+pub async fn read(
+    client: &aws_sdk_eventbridge::Client,
+    rule_name: &str,
+) -> Result<Option<RuleLock>, PortError> {
+    let tags = tags(client, rule_name).await?;
+    Ok(from_tags(tags.iter().map(|t| (t.key(), t.value()))))
+}
+
+pub async fn read_stop_at(
+    client: &aws_sdk_eventbridge::Client,
+    rule_name: &str,
+) -> Result<Option<String>, PortError> {
+    let tags = tags(client, rule_name).await?;
+    Ok(tags
+        .iter()
+        .find(|t| t.key() == STOP_AT && !t.value().is_empty())
+        .map(|t| t.value().to_owned()))
+}
+
+pub async fn write_stop_at(
+    client: &aws_sdk_eventbridge::Client,
+    rule_name: &str,
+    position: Option<&str>,
+) -> Result<(), PortError> {
+    let arn = rule_arn(client, rule_name).await?;
+    match position {
+        Some(p) => tag(client, &arn, vec![(STOP_AT, p.to_owned())]).await,
+        None => untag(client, &arn, &[STOP_AT]).await,
+    }
 }
 
 pub async fn write(

@@ -509,6 +509,33 @@ async fn start_sends_cdc_start_position_or_cdc_start_time_never_both() {
     assert_eq!((position.num_calls(), time.num_calls()), (1, 1));
 }
 
+/// StopReplicationTask names the task; `InvalidResourceStateFault` (the
+/// task is not running) is told apart for the stop-at to look again.
+#[tokio::test]
+async fn stop_sends_the_arn_and_maps_invalid_state_fault() {
+    use aws_sdk_databasemigration::operation::stop_replication_task::{
+        StopReplicationTaskError, StopReplicationTaskOutput,
+    };
+    let ok = mock!(aws_sdk_databasemigration::Client::stop_replication_task)
+        .match_requests(|req| req.replication_task_arn() == Some(ARN))
+        .then_output(|| StopReplicationTaskOutput::builder().build());
+    let client = mock_client!(aws_sdk_databasemigration, [&ok]);
+    DmsClient::new(client).stop_task(ARN).await.unwrap();
+    assert_eq!(ok.num_calls(), 1);
+    let refused =
+        mock!(aws_sdk_databasemigration::Client::stop_replication_task).then_error(|| {
+            StopReplicationTaskError::InvalidResourceStateFault(
+                InvalidResourceStateFault::builder()
+                    .message("Replication task is not running")
+                    .build(),
+            )
+        });
+    let client = mock_client!(aws_sdk_databasemigration, [&refused]);
+    let err = DmsClient::new(client).stop_task(ARN).await.unwrap_err();
+    assert_eq!(err.kind, FailureKind::InvalidState);
+    assert!(err.message.contains("not running"), "{err}");
+}
+
 #[tokio::test]
 async fn start_maps_invalid_state_fault() {
     let rule = mock!(aws_sdk_databasemigration::Client::start_replication_task).then_error(|| {

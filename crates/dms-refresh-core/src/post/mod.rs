@@ -341,11 +341,24 @@ pub(crate) async fn describe_group<D: ReplicationTasks>(
     Ok(tasks)
 }
 
-/// How runs end, for this configuration and this moment.
-pub(crate) fn judge(config: &Config) -> RunJudge<'_> {
+/// How runs end, for this configuration, an operator's `stop-at` (see
+/// [`intended_stop`]) and this moment.
+pub(crate) fn judge<'a>(config: &'a Config, intended_stop: Option<&'a str>) -> RunJudge<'a> {
     RunJudge {
         cdc_stop_position: config.cdc_stop_position.as_deref(),
+        intended_stop,
         now_epoch: now_epoch(),
+    }
+}
+
+/// The stop position an operator's `stop-at` recorded on the rule.
+pub(crate) async fn intended_stop<R: ScheduleRule>(
+    config: &Config,
+    rules: &R,
+) -> Result<Option<String>, PortError> {
+    match config.rule_name.as_deref() {
+        Some(rule) if config.refresh_type.has_cdc() => rules.intended_stop(rule).await,
+        _ => Ok(None),
     }
 }
 
@@ -406,7 +419,9 @@ where
                 tasks: vec![this.identifier.clone()],
             });
         }
-        let this_state = judge(config).task_run(this, event.stop_reason_hint.as_deref());
+        let stop_at = intended_stop(config, self.rules).await?;
+        let this_state =
+            judge(config, stop_at.as_deref()).task_run(this, event.stop_reason_hint.as_deref());
         if let TaskRun::InProgress(status) = &this_state
             && this.status.is_starting_or_running()
         {

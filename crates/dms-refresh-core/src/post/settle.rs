@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 use tracing::{error, info, warn};
 
-use super::{InvocationInfo, PostError, PostPorts, RecordAction, judge};
+use super::{InvocationInfo, PostError, PostPorts, RecordAction, intended_stop, judge};
 use crate::config::{Config, RefreshIndicator};
 use crate::events::Continuation;
 use crate::metrics::run::{self as run_metrics, RunEnd};
@@ -142,7 +142,8 @@ where
         continuation: Option<&Continuation>,
         info: &InvocationInfo,
     ) -> Result<RecordAction, PostError> {
-        let states = group_states(&judge(config), &tasks, hint);
+        let stop_at = intended_stop(config, self.rules).await?;
+        let states = group_states(&judge(config, stop_at.as_deref()), &tasks, hint);
         let ending = match Ending::from_group(group_run(&states), config.indicator) {
             Ok(ending) => ending,
             Err(waiting) => {

@@ -845,6 +845,39 @@ async fn a_cdc_stop_before_the_stop_position_is_reported_not_finished() {
         matches!(action(&summary), RecordAction::NotFinished { .. }),
         "{summary:?}"
     );
+
+    // An operator's stop-at recorded that position on the rule: the stop
+    // is where it was asked for, and the cutover hooks run.
+    let w = cdc_world(
+        "STOPPED_AT_COMMIT_TIME",
+        Some("commit_time:2026-11-20T23:00:00"),
+    );
+    w.rules
+        .stops
+        .lock()
+        .unwrap()
+        .insert(RULE.into(), "commit_time:2026-11-20T23:00:00".into());
+    let summary = w.deliver(FINISHED).await.unwrap();
+    assert!(
+        matches!(action(&summary), RecordAction::Completed { .. }),
+        "{summary:?}"
+    );
+    assert_eq!(w.hooks.run_count(), 1);
+
+    // The operator stop the stop-at makes before it resumes the task is
+    // waited for, not reported.
+    let w = cdc_world("NORMAL", None);
+    w.rules
+        .stops
+        .lock()
+        .unwrap()
+        .insert(RULE.into(), "commit_time:2026-11-20T23:00:00".into());
+    let summary = w.deliver(FINISHED).await.unwrap();
+    assert!(
+        matches!(action(&summary), RecordAction::Waiting { .. }),
+        "{summary:?}"
+    );
+    assert!(w.notifier.messages().is_empty());
 }
 
 /// Issue 9 item 5: a rule an administrator disabled (no lock record) is not

@@ -5,6 +5,7 @@
 mod cdc_point;
 mod group;
 mod lock;
+mod stop_at;
 mod trigger;
 
 pub use cdc_point::{CdcStartCheck, SlotCheck, SourceCheck, check_source};
@@ -12,6 +13,7 @@ pub use group::{PlannedTask, all_or_nothing};
 pub use lock::{
     OWN_START_SKEW_SECS, Requester, RuleAccess, decide_rule_access, started_under_lock,
 };
+pub use stop_at::{StopAtSummary, StopStep, TaskStop, stop_at};
 pub use trigger::{EventError, Trigger, parse_trigger};
 
 use serde::Serialize;
@@ -90,6 +92,8 @@ pub enum StarterError {
     RuleNotFound(String),
     #[error(transparent)]
     Port(#[from] PortError),
+    #[error("stop-at refused: {0}")]
+    StopAtRefused(String),
     #[error("CDC start refused: {reason}")]
     CdcStartRefused {
         reason: String,
@@ -115,6 +119,7 @@ impl StarterError {
             Self::Port(_) => "AwsError",
             Self::StartFailed { .. } => "StartFailed",
             Self::CdcStartRefused { .. } => "CdcStartRefused",
+            Self::StopAtRefused(_) => "StopAtRefused",
         }
     }
 }
@@ -148,6 +153,24 @@ where
     R: ScheduleRule,
     N: Notifier,
 {
+    start_group(config, ports, trigger, request_id, None).await
+}
+
+/// Start the group; `stop_at` is the CDC stop position of an operator's
+/// `stop-at` (instead of `CDC_STOP_POSITION`), recorded on the rule for the
+/// post-processor. Any other start forgets an earlier `stop-at`.
+async fn start_group<D, R, N>(
+    config: &Config,
+    ports: &StarterPorts<'_, D, R, N>,
+    trigger: Trigger,
+    request_id: &str,
+    stop_at: Option<&str>,
+) -> Result<StartSummary, StarterError>
+where
+    D: ReplicationTasks,
+    R: ScheduleRule,
+    N: Notifier,
+{
     let owner = trigger.owner(request_id);
     let (dry_run, requested, allow_partial) = match &trigger {
         Trigger::Operator {
@@ -156,7 +179,10 @@ where
             allow_partial,
             ..
         } => (*dry_run, *start_type, *allow_partial),
-        _ => (false, None, false),
+        // The stop-at's resume of the tasks it stopped (the group it passes
+        // holds only those).
+        Trigger::StopAt { dry_run, .. } => (*dry_run, Some(StartType::ResumeProcessing), false),
+        Trigger::Schedule { .. } | Trigger::Manual => (false, None, false),
     };
 
     // 1. Read everything before touching anything: the group, the rule, its lock.
@@ -200,6 +226,7 @@ where
     if let (Some(rule), true, false) = (&rule, to_start, dry_run) {
         let managed = config.manages_rule().is_some();
         summary.rule = Some(acquire(ports.rules, rule, &owner, managed).await?);
+        ports.rules.set_intended_stop(&rule.name, stop_at).await?;
     }
 
     // 4. Start (or report) each task.
@@ -209,7 +236,7 @@ where
             config,
             ports.dms,
             planned,
-            (dry_run, cdc_start.as_ref()),
+            (dry_run, cdc_start.as_ref(), stop_at),
             &mut failures,
         )
         .await;
@@ -357,7 +384,7 @@ async fn start_one<D: ReplicationTasks>(
     config: &Config,
     dms: &D,
     planned: PlannedTask,
-    (dry_run, cdc_start): (bool, Option<&CdcStart>),
+    (dry_run, cdc_start, stop_at): (bool, Option<&CdcStart>, Option<&str>),
     failures: &mut Vec<String>,
 ) -> TaskOutcome {
     let task = planned.task;
@@ -390,7 +417,9 @@ async fn start_one<D: ReplicationTasks>(
     let request = StartRequest {
         task_arn: task.arn.clone(),
         start_type,
-        cdc_stop_position: cdc_stop_position(config, &task),
+        cdc_stop_position: stop_at
+            .map(str::to_owned)
+            .or_else(|| cdc_stop_position(config, &task)),
         cdc_start: cdc_start.cloned(),
     };
     match dms.start_task(&request).await {

@@ -33,6 +33,12 @@ pub enum Trigger {
         #[serde(skip_serializing_if = "Option::is_none")]
         cdc_start: Option<CdcStart>,
     },
+    /// Stop every task of the group at one source commit time (seed 001).
+    StopAt {
+        dry_run: bool,
+        /// `commit_time:YYYY-MM-DDThh:mm:ss`, as DMS takes `CdcStopPosition`.
+        position: String,
+    },
 }
 
 impl Trigger {
@@ -46,7 +52,7 @@ impl Trigger {
             } => format!("schedule:{id}"),
             Self::Schedule { event_id: None, .. } => format!("schedule:{request_id}"),
             Self::Manual => format!("console:{request_id}"),
-            Self::Operator { .. } => format!("operator:{request_id}"),
+            Self::Operator { .. } | Self::StopAt { .. } => format!("operator:{request_id}"),
         }
     }
 
@@ -62,6 +68,9 @@ impl Trigger {
     pub fn requester(&self) -> super::lock::Requester {
         match self {
             Self::Operator { force, .. } => super::lock::Requester::Operator { force: *force },
+            // The tasks are stopped and resumed at once: the run under way
+            // continues with a stop position, so its lock is taken over.
+            Self::StopAt { .. } => super::lock::Requester::Operator { force: true },
             _ => super::lock::Requester::Scheduled,
         }
     }
@@ -87,6 +96,35 @@ struct OperatorRequest {
     cdc_start_position: Option<String>,
     #[serde(default)]
     cdc_start_time: Option<String>,
+}
+
+/// `{"operation": "stop-at", "commit_time": "YYYY-MM-DDThh:mm:ss", "dry_run": false}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StopAtRequest {
+    #[allow(dead_code)]
+    operation: String,
+    commit_time: String,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+fn stop_at_request(event: &Value) -> Result<Trigger, EventError> {
+    let request: StopAtRequest = serde_json::from_value(event.clone())
+        .map_err(|e| EventError(format!("stop-at request: {e}")))?;
+    let time = request.commit_time.trim();
+    let time = time.strip_prefix("commit_time:").unwrap_or(time);
+    if chrono::NaiveDateTime::parse_from_str(time, "%Y-%m-%dT%H:%M:%S").is_err() {
+        return Err(EventError(format!(
+            "stop-at request: commit_time {:?} is not YYYY-MM-DDThh:mm:ss (the source's \
+             commit time, UTC)",
+            request.commit_time
+        )));
+    }
+    Ok(Trigger::StopAt {
+        dry_run: request.dry_run,
+        position: format!("commit_time:{time}"),
+    })
 }
 
 /// The invocation payload is not something the starter accepts.
@@ -129,6 +167,9 @@ pub fn parse_trigger(event: &Value) -> Result<Trigger, EventError> {
             time: text(object, "time"),
         });
     }
+    if object.get("operation").and_then(Value::as_str) == Some("stop-at") {
+        return stop_at_request(event);
+    }
     if object.contains_key("operation") {
         return operator_request(event);
     }
@@ -140,7 +181,7 @@ fn operator_request(event: &Value) -> Result<Trigger, EventError> {
         .map_err(|e| EventError(format!("operator request: {e}")))?;
     if request.operation != "start" {
         return Err(EventError(format!(
-            "operator request: unknown operation {:?}; the starter supports \"start\" \
+            "operator request: unknown operation {:?}; the starter supports \"start\" and \"stop-at\" \
              (rollback and reconcile are post-processor requests)",
             request.operation
         )));
@@ -255,8 +296,18 @@ mod tests {
             }
         ));
         assert_eq!(operator.owner("req-2"), "operator:req-2");
+        assert_eq!(
+            parse_trigger(&json!({"operation": "stop-at", "commit_time": "2026-11-21T15:30:00"}))
+                .unwrap(),
+            Trigger::StopAt {
+                dry_run: false,
+                position: "commit_time:2026-11-21T15:30:00".into()
+            }
+        );
         for bad in [
-            json!("start"),
+            json!({"operation": "stop-at"}),
+            json!({"operation": "stop-at", "commit_time": "15:30"}),
+            json!({"operation": "stop-at", "commit_time": "2026-11-21T15:30:00", "force": true}),
             json!([1, 2]),
             json!(null),
             json!(42),
