@@ -452,11 +452,14 @@ impl Developer {
 }
 
 /// Whether an error is "permission denied" (PostgreSQL 42501, MySQL
-/// 1142/1044/1143 "... denied to user ...").
+/// 1142/1143 "... denied to user ...", 1044 "Access denied for user ...
+/// to database ...").
 pub fn is_permission_denied(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(db) => {
-            db.code().as_deref() == Some("42501") || db.message().contains("denied to user")
+            db.code().as_deref() == Some("42501")
+                || db.message().contains("denied to user")
+                || db.message().starts_with("Access denied for user")
         }
         _ => false,
     }

@@ -19,6 +19,7 @@ mod outbox;
 mod partitions;
 mod places_fixture;
 mod publish;
+mod readme_grants;
 mod remask;
 mod resume;
 mod rewrite;

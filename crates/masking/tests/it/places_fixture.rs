@@ -48,24 +48,15 @@ pub fn default_schema(db: &TestDb) -> String {
 
 /// Create and fill customers, orders and countries in `schema`.
 pub async fn load_tables(db: &TestDb, schema: &str, n: i64) {
+    for sql in tables_sql(schema, n) {
+        db.exec(&sql).await;
+    }
+}
+
+/// The statements of [`load_tables`], for a caller that runs them its own
+/// way (e.g. as another role).
+pub fn tables_sql(schema: &str, n: i64) -> Vec<String> {
     let q = schema;
-    db.exec(&format!(
-        "CREATE TABLE {q}.customers (id INT PRIMARY KEY, email VARCHAR(100) NOT NULL UNIQUE, name VARCHAR(60), created DATE)"
-    ))
-    .await;
-    db.exec(&format!(
-        "CREATE TABLE {q}.orders (id INT PRIMARY KEY, customer_id INT NOT NULL, note VARCHAR(100), \
-         CONSTRAINT orders_customer_fk FOREIGN KEY (customer_id) REFERENCES {q}.customers (id))"
-    ))
-    .await;
-    db.exec(&format!(
-        "CREATE INDEX orders_note_idx ON {q}.orders (note)"
-    ))
-    .await;
-    db.exec(&format!(
-        "CREATE TABLE {q}.countries (code CHAR(2) PRIMARY KEY, name VARCHAR(40))"
-    ))
-    .await;
     let customers: Vec<String> = (1..=n)
         .map(|i| {
             let name = if i % 5 == 0 {
@@ -79,23 +70,23 @@ pub async fn load_tables(db: &TestDb, schema: &str, n: i64) {
             )
         })
         .collect();
-    db.exec(&format!(
-        "INSERT INTO {q}.customers VALUES {}",
-        customers.join(", ")
-    ))
-    .await;
     let orders: Vec<String> = (1..=2 * n)
         .map(|i| format!("({i}, {}, 'order note {i}')", 1 + i % n))
         .collect();
-    db.exec(&format!(
-        "INSERT INTO {q}.orders VALUES {}",
-        orders.join(", ")
-    ))
-    .await;
-    db.exec(&format!(
-        "INSERT INTO {q}.countries VALUES ('DK', 'Denmark'), ('FR', 'France')"
-    ))
-    .await;
+    vec![
+        format!(
+            "CREATE TABLE {q}.customers (id INT PRIMARY KEY, email VARCHAR(100) NOT NULL UNIQUE, name VARCHAR(60), created DATE)"
+        ),
+        format!(
+            "CREATE TABLE {q}.orders (id INT PRIMARY KEY, customer_id INT NOT NULL, note VARCHAR(100), \
+             CONSTRAINT orders_customer_fk FOREIGN KEY (customer_id) REFERENCES {q}.customers (id))"
+        ),
+        format!("CREATE INDEX orders_note_idx ON {q}.orders (note)"),
+        format!("CREATE TABLE {q}.countries (code CHAR(2) PRIMARY KEY, name VARCHAR(40))"),
+        format!("INSERT INTO {q}.customers VALUES {}", customers.join(", ")),
+        format!("INSERT INTO {q}.orders VALUES {}", orders.join(", ")),
+        format!("INSERT INTO {q}.countries VALUES ('DK', 'Denmark'), ('FR', 'France')"),
+    ]
 }
 
 pub fn publish(places: &Places, grants: &str) -> Publish {
