@@ -119,27 +119,27 @@ class Emulator:
 class Function:
     """A built Lambda binary serving invocations from cargo lambda watch."""
 
-    def __init__(self, name: str, env: dict[str, str]) -> None:
-        self.name = name
+    def __init__(self, name: str, env: dict[str, str], label: str | None = None) -> None:
+        self.name = label or name
         self.port = free_port()
         watch = spawn(
-            f"watch-{name}",
+            f"watch-{self.name}",
             [str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "--only-lambda-apis",
              "-A", "127.0.0.1", "-P", str(self.port)],
         )
-        wait_port(self.port, watch, f"watch-{name}")
+        wait_port(self.port, watch, f"watch-{self.name}")
         binary = ROOT / "target" / "debug" / name
         if not binary.exists():
             raise StepFailed(f"{binary} is missing; run `cargo build --bins`")
         function_env = {
             "PATH": os.environ.get("PATH", ""),
             "AWS_LAMBDA_RUNTIME_API": f"http://127.0.0.1:{self.port}/.rt",
-            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_NAME": self.name,
             "AWS_LAMBDA_FUNCTION_VERSION": "1",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
             **env,
         }
-        spawn(name, [str(binary)], env=function_env)
+        spawn(self.name, [str(binary)], env=function_env)
 
     def invoke(self, event_file: Path) -> dict:
         result = subprocess.run(
@@ -374,8 +374,65 @@ def run(args: argparse.Namespace) -> int:
     for note in notifications():
         show("notification", note.get("Subject"))
 
+    stop_at_two_tasks(aws, target_arn)
+
     print("\nOK: the refresh cycle ran locally.", flush=True)
     return 0
+
+
+def stop_at_two_tasks(aws: Emulator, target_arn: str) -> None:
+    """Seed 001: two CDC tasks share the tables of one source; a stop-at
+    stops both after the same source commit. The emulator keeps no stop
+    position and never stops a task at a commit time, so the cycle shows the
+    starter's part: each running task stopped, resumed with the position,
+    and the position recorded on the rule for the post-processor."""
+    step("12. Seed 001: stop-at on a two-task CDC group (data migration, one-time mode)")
+    dms = aws.client("dms")
+    rule = "dms-refresh-demo-cdc"
+    aws.client("events").put_rule(Name=rule, ScheduleExpression="cron(0 0 * * ? *)", State="DISABLED")
+    tasks = []
+    for name in ("cdc-parent-table", "cdc-child-table"):
+        arn = dms.create_replication_task(
+            ReplicationTaskIdentifier=name,
+            SourceEndpointArn=f"arn:aws:dms:{REGION}:{ACCOUNT}:endpoint:PRODUCTION",
+            TargetEndpointArn=target_arn,
+            ReplicationInstanceArn=f"arn:aws:dms:{REGION}:{ACCOUNT}:rep:DEMO",
+            MigrationType="cdc",
+            TableMappings=json.dumps({"rules": [
+                {"rule-type": "selection", "rule-id": "1", "rule-name": name,
+                 "object-locator": {"schema-name": "app", "table-name": name.split("-")[1]},
+                 "rule-action": "include"},
+            ]}),
+        )["ReplicationTask"]["ReplicationTaskArn"]
+        dms.start_replication_task(ReplicationTaskArn=arn, StartReplicationTaskType="start-replication")
+        tasks.append(arn)
+    show("CDC tasks", {aws.task(a)["ReplicationTaskIdentifier"]: aws.task(a)["Status"] for a in tasks})
+    starter = Function("task-starter", {
+        "DMS_TASK_ARNS": ",".join(tasks),
+        "SCHEDULE_RULE_NAME": rule,
+        "REFRESH_INDICATOR": "data-migration",
+        "REFRESH_TYPE": "cdc",
+        "SCHEDULE_MODE": "one-time",
+        **aws.env,
+    }, label="task-starter-cdc")
+    request = json.loads((ROOT / "events" / "task-starter" / "operator-stop-at.json").read_text())
+    dry_file = LOGS / f"operator-stop-at-dry-run-{os.getpid()}.json"
+    dry_file.write_text(json.dumps({**request, "dry_run": True}))
+    plan = starter.invoke(dry_file)
+    show("dry run", {t["task_id"]: t["step"] for t in plan["rounds"][0]["tasks"]})
+    answer = starter.invoke(ROOT / "events" / "task-starter" / "operator-stop-at.json")
+    show("stop-at", {"position": answer["position"], "done": answer["done"],
+                     "resumed": {t["task_id"]: (t["action"], t.get("start_type"))
+                                 for t in (answer["rounds"][-1].get("resumed") or {}).get("tasks", [])}})
+    if not answer["done"] or any(aws.task(a)["Status"] != "running" for a in tasks):
+        raise StepFailed("stop-at did not leave both tasks running with the stop position")
+    rule_arn = aws.client("events").describe_rule(Name=rule)["Arn"]
+    tags = {t["Key"]: t["Value"] for t in aws.client("events").list_tags_for_resource(ResourceARN=rule_arn)["Tags"]}
+    if tags.get("dms-refresh:stop-at") != answer["position"]:
+        raise StepFailed(f"the stop position is not recorded on the rule: {tags}")
+    show("rule tag dms-refresh:stop-at", tags["dms-refresh:stop-at"])
+    show("next", "when both tasks stop with STOPPED_AT_COMMIT_TIME there, the post-processor finds the "
+                 "target consistent and runs the cutover hooks (the emulator cannot stop at a commit time)")
 
 
 if __name__ == "__main__":
