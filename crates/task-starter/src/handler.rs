@@ -8,7 +8,7 @@ use dms_refresh_core::ports::{
     Endpoints, Notifier, ReplicationSlots, ReplicationTasks, ScheduleRule,
 };
 use dms_refresh_core::starter::{
-    StarterError, StarterPorts, Trigger, parse_trigger, start_checked, stop_at,
+    StarterError, StarterPorts, Trigger, announce_stop_at, parse_trigger, start_checked, stop_at,
 };
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
@@ -94,6 +94,9 @@ where
         tokio::time::sleep(STOP_POLL).await;
     }
     let done = rounds.last().is_some_and(|r| r.is_done());
+    if let Some(last) = rounds.last() {
+        announce_stop_at(config, ports.notifier, last).await;
+    }
     info!(%request_id, position, done, rounds = rounds.len(), "stop-at finished");
     Ok(json!({
         "operation": "stop-at",

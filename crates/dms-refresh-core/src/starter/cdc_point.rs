@@ -195,6 +195,7 @@ mod tests {
             (vars::INDICATOR, "data-migration"),
             (vars::REFRESH_TYPE, "cdc"),
             (vars::MODE, "one-time"),
+            (vars::TOPIC_ARN, "arn:aws:sns:eu-west-1:123456789012:alerts"),
         ])
     }
 
@@ -247,11 +248,20 @@ mod tests {
         slots: Option<&FakeSlots>,
         trigger: Trigger,
     ) -> Result<StartSummary, StarterError> {
-        let notifier = FakeNotifier::default();
+        run_with(dms, rules, slots, trigger, &FakeNotifier::default()).await
+    }
+
+    async fn run_with(
+        dms: &FakeDms,
+        rules: &FakeRules,
+        slots: Option<&FakeSlots>,
+        trigger: Trigger,
+        notifier: &FakeNotifier,
+    ) -> Result<StartSummary, StarterError> {
         let ports = StarterPorts {
             dms,
             rules,
-            notifier: &notifier,
+            notifier,
         };
         start_checked(&config(), &ports, slots, trigger, "req-1").await
     }
@@ -277,10 +287,23 @@ mod tests {
     async fn an_lsn_the_slot_holds_starts_cdc_there() {
         let (dms, rules) = world("aurora-postgresql", Some("dms_slot"));
         let slots = slots("1/87F75B28");
-        let summary = run(&dms, &rules, Some(&slots), request("1/87F75B28", false))
-            .await
-            .unwrap();
+        let notifier = FakeNotifier::default();
+        let summary = run_with(
+            &dms,
+            &rules,
+            Some(&slots),
+            request("1/87F75B28", false),
+            &notifier,
+        )
+        .await
+        .unwrap();
         assert_eq!(summary.tasks[0].action, TaskAction::Started);
+        let messages = notifier.messages();
+        assert_eq!(messages.len(), 1, "the start is on record: {messages:?}");
+        assert!(
+            messages[0].2.contains("starts from 1/87F75B28"),
+            "{messages:?}"
+        );
         let starts = dms.starts();
         assert_eq!(
             starts[0].cdc_start,

@@ -13,7 +13,7 @@ pub use group::{PlannedTask, all_or_nothing};
 pub use lock::{
     OWN_START_SKEW_SECS, Requester, RuleAccess, decide_rule_access, started_under_lock,
 };
-pub use stop_at::{StopAtSummary, StopStep, TaskStop, stop_at};
+pub use stop_at::{StopAtSummary, StopStep, TaskStop, announce as announce_stop_at, stop_at};
 pub use trigger::{EventError, Trigger, parse_trigger};
 
 use serde::Serialize;
@@ -273,8 +273,39 @@ where
         None => None,
     };
     let mut summary = start_refresh(config, ports, trigger, request_id).await?;
+    if let Some(check) = &check {
+        announce_cdc_start(config, ports.notifier, &summary, check).await;
+    }
     summary.cdc_start_check = check;
     Ok(summary)
+}
+
+/// A CDC start from a point of the source is on record in the notifications.
+async fn announce_cdc_start<N: Notifier>(
+    config: &Config,
+    notifier: &N,
+    summary: &StartSummary,
+    check: &CdcStartCheck,
+) {
+    let started: Vec<&str> = summary
+        .tasks
+        .iter()
+        .filter(|t| t.action == TaskAction::Started)
+        .map(|t| t.task_id.as_str())
+        .collect();
+    if started.is_empty() {
+        return;
+    }
+    let from = match &check.start {
+        CdcStart::Position(p) => p.clone(),
+        CdcStart::Time(secs) => format!("the time {secs} (epoch seconds)"),
+    };
+    let alert = Alert {
+        subject: "dms-refresh: CDC started from a point of the source".into(),
+        summary: format!("CDC of {} starts from {from}.", started.join(", ")),
+        details: serde_json::json!({ "check": check, "run": summary }),
+    };
+    publish_if_configured(notifier, config, &alert).await;
 }
 
 async fn describe_group<D: ReplicationTasks>(

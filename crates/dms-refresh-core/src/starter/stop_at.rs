@@ -15,6 +15,7 @@ use tracing::info;
 
 use super::{StartSummary, StarterError, StarterPorts, Trigger, describe_group, start_group};
 use crate::config::Config;
+use crate::notify::{Alert, publish_if_configured};
 use crate::ports::{FailureKind, Notifier, ReplicationTasks, ScheduleRule};
 use crate::runs::same_position;
 use crate::task::{TaskInfo, TaskStatus};
@@ -176,6 +177,36 @@ where
             Some(start_group(&only, ports, trigger, request_id, Some(position)).await?);
     }
     Ok(summary)
+}
+
+/// Tell the operators what a `stop-at` request did (its last pass), so that
+/// the request is on record next to the runs' messages. Nothing for a dry run.
+pub async fn announce<N: Notifier>(config: &Config, notifier: &N, last: &StopAtSummary) {
+    if last.dry_run {
+        return;
+    }
+    let tasks: Vec<String> = last.tasks.iter().map(|t| t.task_id.clone()).collect();
+    let summary = if last.is_done() {
+        format!(
+            "Every task of the group ({}) now stops at {}. When they have stopped, the \
+             post-processor checks that they stopped there, together, before any hook runs.",
+            tasks.join(", "),
+            last.position
+        )
+    } else {
+        format!(
+            "The stop-at {} is under way: {} still stopping; send the same request again to \
+             resume them with the stop position.",
+            last.position,
+            last.waiting.join(", ")
+        )
+    };
+    let alert = Alert {
+        subject: format!("dms-refresh: stop-at {}", last.position),
+        summary,
+        details: serde_json::json!({ "stop_at": last }),
+    };
+    publish_if_configured(notifier, config, &alert).await;
 }
 
 /// Stop a running task; a task that stopped meanwhile is fine.

@@ -18,6 +18,7 @@ fn config() -> Config {
         (vars::INDICATOR, "data-migration"),
         (vars::REFRESH_TYPE, "cdc"),
         (vars::MODE, "one-time"),
+        (vars::TOPIC_ARN, "arn:aws:sns:eu-west-1:123456789012:alerts"),
     ])
 }
 
@@ -65,6 +66,8 @@ async fn a_dry_run_plans_and_touches_nothing() {
     ]);
     let summary = w.send(true).await.unwrap();
     assert_eq!(steps(&summary), [StopStep::Stop, StopStep::Resume]);
+    announce(&config(), &w.notifier, &summary).await;
+    assert!(w.notifier.messages().is_empty());
     assert!(w.dms.stops().is_empty() && w.dms.starts().is_empty());
     assert_eq!(w.rules.intended_stop(RULE).await.unwrap(), None);
 }
@@ -91,6 +94,12 @@ async fn running_tasks_are_stopped_and_resumed_with_the_stop_position() {
         w.rules.intended_stop(RULE).await.unwrap().as_deref(),
         Some(AT)
     );
+
+    announce(&config(), &w.notifier, &summary).await;
+    let messages = w.notifier.messages();
+    assert_eq!(messages.len(), 1);
+    assert!(messages[0].1.contains(AT), "{messages:?}");
+    assert!(messages[0].2.contains("A, B"), "{messages:?}");
 
     // The same request again changes nothing: both run with the position.
     let again = w.send(false).await.unwrap();
