@@ -369,6 +369,13 @@ impl ScheduleRule for FakeRules {
     }
 
     async fn intended_stop(&self, rule_name: &str) -> Result<Option<String>, PortError> {
+        if self.state(rule_name).is_none() {
+            return Err(PortError::new(
+                "DescribeRule",
+                FailureKind::NotFound,
+                "no such rule",
+            ));
+        }
         Ok(lock(&self.stops).get(rule_name).cloned())
     }
 

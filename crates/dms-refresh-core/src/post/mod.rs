@@ -351,13 +351,17 @@ pub(crate) fn judge<'a>(config: &'a Config, intended_stop: Option<&'a str>) -> R
     }
 }
 
-/// The stop position an operator's `stop-at` recorded on the rule.
+/// The stop position an operator's `stop-at` recorded on the rule; none
+/// when the rule does not exist (a stop-at could not have recorded one).
 pub(crate) async fn intended_stop<R: ScheduleRule>(
     config: &Config,
     rules: &R,
 ) -> Result<Option<String>, PortError> {
     match config.rule_name.as_deref() {
-        Some(rule) if config.refresh_type.has_cdc() => rules.intended_stop(rule).await,
+        Some(rule) if config.refresh_type.has_cdc() => match rules.intended_stop(rule).await {
+            Err(e) if e.kind == FailureKind::NotFound => Ok(None),
+            other => other,
+        },
         _ => Ok(None),
     }
 }

@@ -864,6 +864,18 @@ async fn a_cdc_stop_before_the_stop_position_is_reported_not_finished() {
     );
     assert_eq!(w.hooks.run_count(), 1);
 
+    // A rule that does not exist holds no stop-at: the configured position counts.
+    let mut w = cdc_world(
+        "STOPPED_AT_COMMIT_TIME",
+        Some("commit_time:2026-11-21T00:00:00"),
+    );
+    w.rules = FakeRules::default();
+    let summary = w.deliver(FINISHED).await.unwrap();
+    assert!(
+        matches!(action(&summary), RecordAction::Completed { .. }),
+        "{summary:?}"
+    );
+
     // The operator stop the stop-at makes before it resumes the task is
     // waited for, not reported.
     let w = cdc_world("NORMAL", None);
