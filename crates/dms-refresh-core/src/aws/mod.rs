@@ -58,6 +58,28 @@ where
     PortError::new(operation, kind, message)
 }
 
+/// [`classify`] for a call on one replication task, whose typed faults
+/// (`faults`: invalid resource state, resource not found) decide the kind
+/// even when the error code is missing.
+fn task_call_error<E, R>(
+    operation: &'static str,
+    err: SdkError<E, R>,
+    faults: impl Fn(&E) -> (bool, bool),
+) -> PortError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    R: Debug,
+{
+    let typed = err.as_service_error().map(faults);
+    let mut port = classify(operation, err);
+    match typed {
+        Some((true, _)) => port.kind = FailureKind::InvalidState,
+        Some((_, true)) => port.kind = FailureKind::NotFound,
+        _ => {}
+    }
+    port
+}
+
 /// How an AWS error code is acted on.
 pub fn kind_of_code(code: &str) -> FailureKind {
     match code {
@@ -231,19 +253,12 @@ impl ReplicationTasks for DmsClient {
             .await
             .map(|_| ())
             .map_err(|err| {
-                let typed = err.as_service_error().map(|e| {
+                task_call_error("StartReplicationTask", err, |e| {
                     (
                         e.is_invalid_resource_state_fault(),
                         e.is_resource_not_found_fault(),
                     )
-                });
-                let mut port = classify("StartReplicationTask", err);
-                match typed {
-                    Some((true, _)) => port.kind = FailureKind::InvalidState,
-                    Some((_, true)) => port.kind = FailureKind::NotFound,
-                    _ => {}
-                }
-                port
+                })
             })
     }
 
@@ -255,19 +270,12 @@ impl ReplicationTasks for DmsClient {
             .await
             .map(|_| ())
             .map_err(|err| {
-                let typed = err.as_service_error().map(|e| {
+                task_call_error("StopReplicationTask", err, |e| {
                     (
                         e.is_invalid_resource_state_fault(),
                         e.is_resource_not_found_fault(),
                     )
-                });
-                let mut port = classify("StopReplicationTask", err);
-                match typed {
-                    Some((true, _)) => port.kind = FailureKind::InvalidState,
-                    Some((_, true)) => port.kind = FailureKind::NotFound,
-                    _ => {}
-                }
-                port
+                })
             })
     }
 
