@@ -423,9 +423,9 @@ where
                 tasks: vec![this.identifier.clone()],
             });
         }
-        let stop_at = intended_stop(config, self.rules).await?;
-        let this_state =
-            judge(config, stop_at.as_deref()).task_run(this, event.stop_reason_hint.as_deref());
+        // Only whether a running task counts as in progress matters here, and
+        // a stop-at changes how stopped tasks are judged: settle_group reads it.
+        let this_state = judge(config, None).task_run(this, event.stop_reason_hint.as_deref());
         if let TaskRun::InProgress(status) = &this_state
             && this.status.is_starting_or_running()
         {
