@@ -125,6 +125,47 @@ impl DbCredentials {
     }
 }
 
+impl TlsMode {
+    /// A TLS setting as the functions' environment gives it: `require` (also
+    /// when unset), `disable`, or `verify-full` against the CA bundle
+    /// `ca_pem_path` gives; `None` for any other value.
+    pub fn from_setting(mode: Option<&str>, ca_pem_path: impl FnOnce() -> PathBuf) -> Option<Self> {
+        match mode {
+            None | Some("require") => Some(Self::Require),
+            Some("disable") => Some(Self::Disable),
+            Some("verify-full") => Some(Self::VerifyFull {
+                ca_pem_path: ca_pem_path(),
+            }),
+            Some(_) => None,
+        }
+    }
+}
+
+impl DbCredentials {
+    /// PostgreSQL driver options for these credentials over `tls`, naming
+    /// the connection `application_name` on the server.
+    pub fn pg_options(&self, tls: &TlsMode, application_name: &str) -> PgConnectOptions {
+        let mut o = PgConnectOptions::new()
+            .host(&self.host)
+            .port(self.port)
+            .username(&self.username)
+            .application_name(application_name);
+        if !self.password.expose().is_empty() {
+            o = o.password(self.password.expose());
+        }
+        if let Some(db) = &self.dbname {
+            o = o.database(db);
+        }
+        match tls {
+            TlsMode::Disable => o.ssl_mode(PgSslMode::Disable),
+            TlsMode::Require => o.ssl_mode(PgSslMode::Require),
+            TlsMode::VerifyFull { ca_pem_path } => {
+                o.ssl_mode(PgSslMode::VerifyFull).ssl_root_cert(ca_pem_path)
+            }
+        }
+    }
+}
+
 /// Transport security to the database.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum TlsMode {
@@ -229,24 +270,7 @@ impl Target {
                 Pools::My(pool)
             }
             Dialect::Postgres => {
-                let mut o = PgConnectOptions::new()
-                    .host(&creds.host)
-                    .port(creds.port)
-                    .username(&creds.username)
-                    .application_name("dms-refresh-masking");
-                if !creds.password.expose().is_empty() {
-                    o = o.password(creds.password.expose());
-                }
-                if let Some(db) = &creds.dbname {
-                    o = o.database(db);
-                }
-                o = match &tls {
-                    TlsMode::Disable => o.ssl_mode(PgSslMode::Disable),
-                    TlsMode::Require => o.ssl_mode(PgSslMode::Require),
-                    TlsMode::VerifyFull { ca_pem_path } => {
-                        o.ssl_mode(PgSslMode::VerifyFull).ssl_root_cert(ca_pem_path)
-                    }
-                };
+                let o = creds.pg_options(&tls, "dms-refresh-masking");
                 let pool = pool_options::<Postgres>()
                     .connect_with(o)
                     .await

@@ -10,7 +10,7 @@ use std::time::Duration;
 use dms_refresh_core::cdc_start::{Lsn, SlotView};
 use dms_refresh_core::ports::{FailureKind, PortError, ReplicationSlots, Secrets};
 use masking::{DbCredentials, Dialect, TlsMode};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
+use sqlx::postgres::PgConnection;
 use sqlx::{ConnectOptions, Connection};
 
 /// Environment variables of the source database (all optional).
@@ -47,21 +47,17 @@ impl<S: Secrets> SourceSlots<S> {
         let Some(secret_arn) = get(vars::SECRET_ARN) else {
             return Ok(None);
         };
-        let tls = match get(vars::TLS_MODE).as_deref() {
-            None | Some("require") => TlsMode::Require,
-            Some("disable") => TlsMode::Disable,
-            Some("verify-full") => TlsMode::VerifyFull {
-                ca_pem_path: PathBuf::from(
-                    get(vars::TLS_CA_PATH).unwrap_or_else(|| DEFAULT_CA_PATH.to_owned()),
-                ),
-            },
-            Some(other) => {
-                return Err(format!(
-                    "{} has an invalid value {other:?}: expected require, verify-full or disable",
-                    vars::TLS_MODE
-                ));
-            }
-        };
+        let setting = get(vars::TLS_MODE);
+        let tls = TlsMode::from_setting(setting.as_deref(), || {
+            PathBuf::from(get(vars::TLS_CA_PATH).unwrap_or_else(|| DEFAULT_CA_PATH.to_owned()))
+        })
+        .ok_or_else(|| {
+            format!(
+                "{} has an invalid value {:?}: expected require, verify-full or disable",
+                vars::TLS_MODE,
+                setting.as_deref().unwrap_or_default()
+            )
+        })?;
         Ok(Some(Self {
             secret_arn,
             tls,
@@ -92,24 +88,7 @@ pub async fn connect(creds: &DbCredentials, tls: &TlsMode) -> Result<PgConnectio
             "the source secret is not a PostgreSQL one; slots are read only on PostgreSQL",
         ));
     }
-    let mut options = PgConnectOptions::new()
-        .host(&creds.host)
-        .port(creds.port)
-        .username(&creds.username)
-        .application_name("dms-refresh-starter");
-    if !creds.password.expose().is_empty() {
-        options = options.password(creds.password.expose());
-    }
-    if let Some(db) = &creds.dbname {
-        options = options.database(db);
-    }
-    options = match tls {
-        TlsMode::Disable => options.ssl_mode(PgSslMode::Disable),
-        TlsMode::Require => options.ssl_mode(PgSslMode::Require),
-        TlsMode::VerifyFull { ca_pem_path } => options
-            .ssl_mode(PgSslMode::VerifyFull)
-            .ssl_root_cert(ca_pem_path),
-    };
+    let options = creds.pg_options(tls, "dms-refresh-starter");
     let where_to = format!("{}:{}", creds.host, creds.port);
     match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
         Ok(Ok(conn)) => Ok(conn),

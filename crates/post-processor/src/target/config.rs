@@ -69,21 +69,22 @@ fn refuse_masking_in_migration(
 /// bundle to be there now, so a missing file fails the init rather than the
 /// first connection hours later.
 fn tls_mode(get: &impl Fn(&str) -> Option<String>) -> Result<TlsMode, TargetConfigError> {
-    match get(vars::TLS_MODE).as_deref() {
-        None | Some("require") => Ok(TlsMode::Require),
-        Some("disable") => Ok(TlsMode::Disable),
-        Some("verify-full") => {
-            let ca_pem_path =
-                PathBuf::from(get(vars::TLS_CA_PATH).unwrap_or_else(|| DEFAULT_CA_PATH.to_owned()));
-            require_ca_bundle(&ca_pem_path)?;
-            Ok(TlsMode::VerifyFull { ca_pem_path })
-        }
-        Some(other) => Err(TargetConfigError(format!(
-            "environment variable {} has an invalid value {other:?}: expected require, \
+    let setting = get(vars::TLS_MODE);
+    let mode = TlsMode::from_setting(setting.as_deref(), || {
+        PathBuf::from(get(vars::TLS_CA_PATH).unwrap_or_else(|| DEFAULT_CA_PATH.to_owned()))
+    })
+    .ok_or_else(|| {
+        TargetConfigError(format!(
+            "environment variable {} has an invalid value {:?}: expected require, \
              verify-full or disable",
-            vars::TLS_MODE
-        ))),
+            vars::TLS_MODE,
+            setting.as_deref().unwrap_or_default()
+        ))
+    })?;
+    if let TlsMode::VerifyFull { ca_pem_path } = &mode {
+        require_ca_bundle(ca_pem_path)?;
     }
+    Ok(mode)
 }
 
 /// The CA bundle exists and holds at least one PEM certificate. The message
