@@ -11,6 +11,22 @@ use aws_sdk_databasemigration::types::MigrationTypeValue;
 use aws_sdk_sns::config::Credentials;
 use tokio::process::{Child, Command};
 
+/// Create the endpoint `request` describes, with the tests' credentials.
+async fn endpoint_arn(
+    request: aws_sdk_databasemigration::operation::create_endpoint::builders::CreateEndpointFluentBuilder,
+) -> String {
+    request
+        .username("dms")
+        .password("not-used-by-the-tests")
+        .send()
+        .await
+        .expect("create endpoint")
+        .endpoint()
+        .and_then(|e| e.endpoint_arn())
+        .expect("endpoint ARN")
+        .to_owned()
+}
+
 /// Table mappings that select every table.
 const EVERYTHING: &str = r#"{"rules":[{"rule-type":"selection","rule-id":"1","rule-name":"1","object-locator":{"schema-name":"%","table-name":"%"},"rule-action":"include"}]}"#;
 
@@ -166,12 +182,26 @@ impl Moto {
         target_endpoint_arn: &str,
         table_mappings: &str,
     ) -> String {
+        let source = format!("arn:aws:dms:{REGION}:{ACCOUNT}:endpoint:SOURCE");
+        let endpoints = (source.as_str(), target_endpoint_arn);
+        self.create_replication_task(identifier, migration_type, endpoints, table_mappings)
+            .await
+    }
+
+    /// A task from `source` to `target` (its endpoints' ARNs).
+    async fn create_replication_task(
+        &self,
+        identifier: &str,
+        migration_type: MigrationTypeValue,
+        (source, target): (&str, &str),
+        table_mappings: &str,
+    ) -> String {
         let out = self
             .dms()
             .create_replication_task()
             .replication_task_identifier(identifier)
-            .source_endpoint_arn(format!("arn:aws:dms:{REGION}:{ACCOUNT}:endpoint:SOURCE"))
-            .target_endpoint_arn(target_endpoint_arn)
+            .source_endpoint_arn(source)
+            .target_endpoint_arn(target)
             .replication_instance_arn(format!("arn:aws:dms:{REGION}:{ACCOUNT}:rep:INSTANCE"))
             .migration_type(migration_type)
             .table_mappings(table_mappings)
@@ -437,51 +467,39 @@ impl Moto {
         port: i32,
         database: &str,
     ) -> String {
-        self.dms()
+        use aws_sdk_databasemigration::types::ReplicationEndpointTypeValue::Target;
+        let request = self
+            .dms()
             .create_endpoint()
             .endpoint_identifier(unique("target"))
-            .endpoint_type(aws_sdk_databasemigration::types::ReplicationEndpointTypeValue::Target)
+            .endpoint_type(Target)
             .engine_name(engine)
             .server_name(server)
             .port(port)
-            .database_name(database)
-            .username("dms")
-            .password("not-used-by-the-tests")
-            .send()
-            .await
-            .expect("create endpoint")
-            .endpoint()
-            .and_then(|e| e.endpoint_arn())
-            .expect("endpoint ARN")
-            .to_owned()
+            .database_name(database);
+        endpoint_arn(request).await
     }
 
     /// A DMS source endpoint of `engine`; a PostgreSQL one names its
     /// logical replication slot (`PostgreSQLSettings.SlotName`).
     pub async fn create_source_endpoint(&self, engine: &str, slot_name: Option<&str>) -> String {
+        use aws_sdk_databasemigration::types::ReplicationEndpointTypeValue::Source;
         let settings = slot_name.map(|s| {
             aws_sdk_databasemigration::types::PostgreSqlSettings::builder()
                 .slot_name(s)
                 .build()
         });
-        self.dms()
+        let request = self
+            .dms()
             .create_endpoint()
             .endpoint_identifier(unique("source"))
-            .endpoint_type(aws_sdk_databasemigration::types::ReplicationEndpointTypeValue::Source)
+            .endpoint_type(Source)
             .engine_name(engine)
             .server_name("prod.example.internal")
             .port(5432)
             .database_name("app")
-            .username("dms")
-            .password("not-used-by-the-tests")
-            .set_postgre_sql_settings(settings)
-            .send()
-            .await
-            .expect("create endpoint")
-            .endpoint()
-            .and_then(|e| e.endpoint_arn())
-            .expect("endpoint ARN")
-            .to_owned()
+            .set_postgre_sql_settings(settings);
+        endpoint_arn(request).await
     }
 
     /// A CDC-only task reading from `source_endpoint_arn`.
@@ -490,21 +508,10 @@ impl Moto {
         identifier: &str,
         source_endpoint_arn: &str,
     ) -> String {
-        self.dms()
-            .create_replication_task()
-            .replication_task_identifier(identifier)
-            .source_endpoint_arn(source_endpoint_arn)
-            .target_endpoint_arn(format!("arn:aws:dms:{REGION}:{ACCOUNT}:endpoint:TARGET"))
-            .replication_instance_arn(format!("arn:aws:dms:{REGION}:{ACCOUNT}:rep:INSTANCE"))
-            .migration_type(MigrationTypeValue::Cdc)
-            .table_mappings(EVERYTHING)
-            .send()
+        let target = format!("arn:aws:dms:{REGION}:{ACCOUNT}:endpoint:TARGET");
+        let endpoints = (source_endpoint_arn, target.as_str());
+        self.create_replication_task(identifier, MigrationTypeValue::Cdc, endpoints, EVERYTHING)
             .await
-            .expect("create replication task")
-            .replication_task()
-            .and_then(|t| t.replication_task_arn())
-            .expect("task ARN")
-            .to_owned()
     }
 
     /// A full-load task whose target is `target_endpoint_arn`.
