@@ -2,7 +2,6 @@
 
 use aws_sdk_databasemigration::types::MigrationTypeValue;
 use dms_refresh_core::aws::{DmsClient, EventBridgeClient, SnsClient};
-use dms_refresh_core::cdc_start::{Lsn, SlotView};
 use dms_refresh_core::config::Config;
 use dms_refresh_core::fakes::FakeSlots;
 use dms_refresh_core::starter::{
@@ -299,15 +298,7 @@ async fn cdc_from_postgres(moto: &Moto, first_change: &str) -> (Config, String, 
     env.retain(|(k, _)| k != "REFRESH_TYPE" && k != "REFRESH_INDICATOR");
     env.push(("REFRESH_TYPE".into(), "cdc".into()));
     env.push(("REFRESH_INDICATOR".into(), "data-migration".into()));
-    let slots = FakeSlots::with_slot(SlotView {
-        slot_name: "dms_slot".into(),
-        slot_type: "logical".into(),
-        plugin: Some("test_decoding".into()),
-        database: Some("app".into()),
-        active: false,
-        confirmed_flush: Lsn::parse("1/87F75000"),
-        first_change_at_or_after: Lsn::parse(first_change),
-    });
+    let slots = FakeSlots::holding("dms_slot", "1/87F75000", first_change);
     (config_from(&env), arn, slots)
 }
 

@@ -139,6 +139,22 @@ impl FakeSlots {
         lock(&fake.slots).insert(view.slot_name.clone(), view);
         fake
     }
+
+    /// One idle logical `test_decoding` slot of the database `app` that has
+    /// confirmed up to `confirmed` and holds a change at `first_change` (the
+    /// first at or after any LSN asked about).
+    pub fn holding(slot_name: &str, confirmed: &str, first_change: &str) -> Self {
+        use crate::cdc_start::{Lsn, SlotView};
+        Self::with_slot(SlotView {
+            slot_name: slot_name.to_owned(),
+            slot_type: "logical".into(),
+            plugin: Some("test_decoding".into()),
+            database: Some("app".into()),
+            active: false,
+            confirmed_flush: Lsn::parse(confirmed),
+            first_change_at_or_after: Lsn::parse(first_change),
+        })
+    }
 }
 
 impl crate::ports::ReplicationSlots for FakeSlots {

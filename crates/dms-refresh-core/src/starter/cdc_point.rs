@@ -178,7 +178,6 @@ async fn read_slot<S: ReplicationSlots>(
 mod tests {
     use super::super::{StartSummary, StarterPorts, TaskAction, Trigger, start_checked};
     use super::*;
-    use crate::cdc_start::Lsn;
     use crate::config::vars;
     use crate::fakes::{FakeDms, FakeNotifier, FakeRules, FakeSlots, task};
     use crate::guard::EndpointInfo;
@@ -221,15 +220,7 @@ mod tests {
     }
 
     fn slots(first: &str) -> FakeSlots {
-        FakeSlots::with_slot(SlotView {
-            slot_name: "dms_slot".into(),
-            slot_type: "logical".into(),
-            plugin: Some("test_decoding".into()),
-            database: Some("app".into()),
-            active: false,
-            confirmed_flush: Lsn::parse("1/87F75000"),
-            first_change_at_or_after: Lsn::parse(first),
-        })
+        FakeSlots::holding("dms_slot", "1/87F75000", first)
     }
 
     fn request(position: &str, dry_run: bool) -> Trigger {
