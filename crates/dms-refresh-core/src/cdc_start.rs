@@ -21,11 +21,16 @@ pub enum CdcStart {
 /// The date form of a start position: `YYYY-MM-DDThh:mm:ss`, UTC.
 const DATE_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
 
-fn parse_date(text: &str) -> Option<i64> {
-    let text = text.strip_suffix('Z').unwrap_or(text);
+/// `YYYY-MM-DDThh:mm:ss` exactly, in epoch seconds (UTC).
+pub(crate) fn parse_utc(text: &str) -> Option<i64> {
     chrono::NaiveDateTime::parse_from_str(text, DATE_FORMAT)
         .ok()
         .map(|d| d.and_utc().timestamp())
+}
+
+/// A date of a start position or time; a trailing `Z` is allowed.
+fn parse_date(text: &str) -> Option<i64> {
+    parse_utc(text.strip_suffix('Z').unwrap_or(text))
 }
 
 impl CdcStart {

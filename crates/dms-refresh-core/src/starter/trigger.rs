@@ -102,8 +102,8 @@ struct OperatorRequest {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StopAtRequest {
-    #[allow(dead_code)]
-    operation: String,
+    #[serde(rename = "operation")]
+    _operation: String,
     commit_time: String,
     #[serde(default)]
     dry_run: bool,
@@ -114,7 +114,7 @@ fn stop_at_request(event: &Value) -> Result<Trigger, EventError> {
         .map_err(|e| EventError(format!("stop-at request: {e}")))?;
     let time = request.commit_time.trim();
     let time = time.strip_prefix("commit_time:").unwrap_or(time);
-    if chrono::NaiveDateTime::parse_from_str(time, "%Y-%m-%dT%H:%M:%S").is_err() {
+    if crate::cdc_start::parse_utc(time).is_none() {
         return Err(EventError(format!(
             "stop-at request: commit_time {:?} is not YYYY-MM-DDThh:mm:ss (the source's \
              commit time, UTC)",
