@@ -302,6 +302,11 @@ impl FakeRules {
         lock(&self.changes).clone()
     }
 
+    /// A `stop-at` recorded `position` on the rule.
+    pub fn record_stop_at(&self, name: &str, position: &str) {
+        lock(&self.stops).insert(name.to_owned(), position.to_owned());
+    }
+
     pub fn lock_of(&self, name: &str) -> Option<RuleLock> {
         lock(&self.locks).get(name).cloned()
     }

@@ -853,10 +853,7 @@ async fn a_cdc_stop_before_the_stop_position_is_reported_not_finished() {
         Some("commit_time:2026-11-20T23:00:00"),
     );
     w.rules
-        .stops
-        .lock()
-        .unwrap()
-        .insert(RULE.into(), "commit_time:2026-11-20T23:00:00".into());
+        .record_stop_at(RULE, "commit_time:2026-11-20T23:00:00");
     let summary = w.deliver(FINISHED).await.unwrap();
     assert!(
         matches!(action(&summary), RecordAction::Completed { .. }),
@@ -880,10 +877,7 @@ async fn a_cdc_stop_before_the_stop_position_is_reported_not_finished() {
     // waited for, not reported.
     let w = cdc_world("NORMAL", None);
     w.rules
-        .stops
-        .lock()
-        .unwrap()
-        .insert(RULE.into(), "commit_time:2026-11-20T23:00:00".into());
+        .record_stop_at(RULE, "commit_time:2026-11-20T23:00:00");
     let summary = w.deliver(FINISHED).await.unwrap();
     assert!(
         matches!(action(&summary), RecordAction::Waiting { .. }),
