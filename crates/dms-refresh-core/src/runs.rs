@@ -64,7 +64,9 @@ pub struct RunJudge<'a> {
     pub now_epoch: f64,
 }
 
-fn has_word(text: &str, word: &str) -> bool {
+/// `word` stands in `text` as a whole word (stop reasons come embedded in
+/// longer text).
+pub(crate) fn has_word(text: &str, word: &str) -> bool {
     text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .any(|w| w == word)
 }

@@ -17,7 +17,7 @@ use super::{StartSummary, StarterError, StarterPorts, Trigger, describe_group, s
 use crate::config::Config;
 use crate::notify::{Alert, publish_if_configured};
 use crate::ports::{FailureKind, Notifier, ReplicationTasks, ScheduleRule};
-use crate::runs::same_position;
+use crate::runs::{has_word, same_position};
 use crate::task::{TaskInfo, TaskStatus};
 
 /// What the request does with one task.
@@ -78,7 +78,7 @@ fn step_for(config: &Config, task: &TaskInfo, position: &str) -> Result<StopStep
     let stopped_there = task
         .stop_reason
         .as_deref()
-        .is_some_and(|r| r.contains("STOPPED_AT_COMMIT_TIME"));
+        .is_some_and(|r| has_word(r, "STOPPED_AT_COMMIT_TIME"));
     match task.status {
         TaskStatus::Running if there => Ok(StopStep::AlreadySet),
         TaskStatus::Running => Ok(StopStep::Stop),
