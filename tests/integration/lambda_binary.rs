@@ -165,6 +165,15 @@ async fn task_starter_binary_starts_the_task_from_the_console_event() {
         not_cdc.contains("StopAtRefused") && not_cdc.contains("no CDC"),
         "{not_cdc}"
     );
+    // move is routed to its own passes; this deployment allows no instance.
+    let not_allowed = lambda
+        .invoke("task-starter/operator-move.json")
+        .await
+        .unwrap_err();
+    assert!(
+        not_allowed.contains("MoveRefused") && not_allowed.contains("MoveTargetInstanceArns"),
+        "{not_allowed}"
+    );
 
     let err = lambda
         .invoke("task-starter/invalid-not-an-object.json")

@@ -5,8 +5,8 @@ use dms_refresh_core::aws::{DmsClient, EventBridgeClient, SnsClient};
 use dms_refresh_core::config::Config;
 use dms_refresh_core::fakes::FakeSlots;
 use dms_refresh_core::starter::{
-    StartSummary, StarterError, StarterPorts, StopStep, TaskAction, Trigger, parse_trigger,
-    start_checked, start_refresh, stop_at,
+    StartSummary, StarterError, StarterPorts, StopStep, TaskAction, Trigger, move_group,
+    parse_trigger, start_checked, start_refresh, stop_at,
 };
 use dms_refresh_core::task::StartType;
 
@@ -374,20 +374,18 @@ async fn a_cdc_start_the_source_cannot_serve_is_refused_before_dms_is_called() {
     assert_eq!(moto.task_state(&arn).await.0, "stopped");
 }
 
-const STOP_AT: &str = include_str!("../../events/task-starter/operator-stop-at.json");
-
-/// Seed 001 on the emulator: a two-task CDC group, both running; `stop-at`
-/// stops each and resumes it (moto keeps no `CdcStopPosition`, so the
-/// position sent is asserted with aws-smithy-mocks in the core crate), and
-/// records the position on the rule for the post-processor.
-#[tokio::test]
-async fn stop_at_stops_and_resumes_a_running_cdc_group_and_records_the_position() {
-    let moto = Moto::start().await;
-    let rule = unique("nightly");
-    moto.put_rule(&rule, false).await;
-    let source = moto.create_source_endpoint("oracle", None).await;
+/// Two CDC-only tasks reading from one `source`, running (started, stopped,
+/// resumed: the only way the emulator gets there), and the functions'
+/// environment for them as a one-time CDC migration group.
+async fn running_cdc_group(
+    moto: &Moto,
+    rule: &str,
+    engine: &str,
+    names: [&str; 2],
+) -> (Vec<String>, Vec<(String, String)>) {
+    let source = moto.create_source_endpoint(engine, None).await;
     let mut arns = Vec::new();
-    for name in ["cdc-parent", "cdc-child"] {
+    for name in names {
         let arn = moto.create_cdc_task_from(&unique(name), &source).await;
         moto.run_and_stop(&arn).await;
         moto.dms()
@@ -402,10 +400,25 @@ async fn stop_at_stops_and_resumes_a_running_cdc_group_and_records_the_position(
         arns.push(arn);
     }
     let refs: Vec<&str> = arns.iter().map(String::as_str).collect();
-    let mut env = function_env(&refs, &rule, "one-time", None);
+    let mut env = function_env(&refs, rule, "one-time", None);
     env.retain(|(k, _)| k != "REFRESH_TYPE" && k != "REFRESH_INDICATOR");
     env.push(("REFRESH_TYPE".into(), "cdc".into()));
     env.push(("REFRESH_INDICATOR".into(), "data-migration".into()));
+    (arns, env)
+}
+
+const STOP_AT: &str = include_str!("../../events/task-starter/operator-stop-at.json");
+
+/// Seed 001 on the emulator: a two-task CDC group, both running; `stop-at`
+/// stops each and resumes it (moto keeps no `CdcStopPosition`, so the
+/// position sent is asserted with aws-smithy-mocks in the core crate), and
+/// records the position on the rule for the post-processor.
+#[tokio::test]
+async fn stop_at_stops_and_resumes_a_running_cdc_group_and_records_the_position() {
+    let moto = Moto::start().await;
+    let rule = unique("nightly");
+    moto.put_rule(&rule, false).await;
+    let (arns, env) = running_cdc_group(&moto, &rule, "oracle", ["cdc-parent", "cdc-child"]).await;
     let config = config_from(&env);
     let starter = Starter::new(&moto);
     let ports = StarterPorts {
@@ -452,6 +465,7 @@ async fn stop_at_stops_and_resumes_a_running_cdc_group_and_records_the_position(
     );
 
     // A task of the group that is not running or stopped refuses the whole request.
+    let source = moto.create_source_endpoint("oracle", None).await;
     let ready = moto.create_cdc_task_from(&unique("cdc-new"), &source).await;
     let mut env = env.clone();
     env.retain(|(k, _)| k != "DMS_TASK_ARNS");
@@ -461,4 +475,89 @@ async fn stop_at_stops_and_resumes_a_running_cdc_group_and_records_the_position(
         .unwrap_err();
     assert_eq!(err.error_type(), "StopAtRefused");
     assert_eq!(moto.task_state(&arns[0]).await.0, "running");
+}
+
+const MOVE: &str = include_str!("../../events/task-starter/operator-move.json");
+
+/// `move` against the emulator: the running CDC tasks are stopped and the
+/// move is recorded on the rule before MoveReplicationTask, which the
+/// emulator does not implement: its refusal is reported per task, and the
+/// record stays for the next attempt. The move itself and its end are
+/// tested with `aws-smithy-mocks` and the fakes.
+#[tokio::test]
+async fn a_move_stops_the_group_and_records_it_before_calling_move_replication_task() {
+    let moto = Moto::start().await;
+    let rule = unique("nightly");
+    moto.put_rule(&rule, false).await;
+    let (arns, mut env) = running_cdc_group(&moto, &rule, "postgres", ["cdc-a", "cdc-b"]).await;
+    let Trigger::Move {
+        target_instance_arn: target,
+        ..
+    } = parse_trigger(&serde_json::from_str(MOVE).unwrap()).unwrap()
+    else {
+        panic!("the move event is not a move request");
+    };
+    let refused_env = env.clone();
+    env.push(("MOVE_TARGET_INSTANCE_ARNS".into(), target.clone()));
+    let config = config_from(&env);
+    let starter = Starter::new(&moto);
+    let ports = StarterPorts {
+        dms: &starter.dms,
+        rules: &starter.rules,
+        notifier: &starter.sns,
+    };
+
+    let dry = move_group(&config, &ports, &target, true, true)
+        .await
+        .unwrap();
+    assert!(
+        dry.tasks
+            .iter()
+            .all(|t| t.step == dms_refresh_core::moves::MoveStep::Stop),
+        "{dry:?}"
+    );
+    assert!(
+        !moto
+            .rule_tags(&rule)
+            .await
+            .contains_key("dms-refresh:move-target")
+    );
+
+    // An instance the deployment does not allow: refused, nothing touched.
+    let err = move_group(&config_from(&refused_env), &ports, &target, true, false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "MoveRefused");
+    assert_eq!(moto.task_state(&arns[0]).await.0, "running");
+
+    let pass = move_group(&config, &ports, &target, true, false)
+        .await
+        .unwrap();
+    for arn in &arns {
+        assert_eq!(moto.task_state(arn).await.0, "stopped");
+    }
+    let tags = moto.rule_tags(&rule).await;
+    assert_eq!(tags.get("dms-refresh:move-target"), Some(&target));
+    assert_eq!(
+        tags.get("dms-refresh:move-resume").map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(pass.failures.len(), 2, "{pass:?}");
+    assert!(
+        pass.failures
+            .iter()
+            .all(|f| f.contains("MoveReplicationTask")),
+        "{pass:?}"
+    );
+    assert!(!pass.is_settled());
+
+    // The nightly start is held while the move is recorded.
+    let held = start_refresh(&config, &ports, Trigger::Manual, "req-start")
+        .await
+        .unwrap();
+    assert!(
+        held.tasks.iter().all(|t| t.action == TaskAction::Skipped),
+        "{held:?}"
+    );
+    assert_eq!(moto.task_state(&arns[0]).await.0, "stopped");
 }

@@ -19,6 +19,7 @@ pub mod vars {
     pub const REENABLE_ON_FAILURE: &str = "REENABLE_RULE_ON_FAILURE";
     pub const LOCK_ALERT_AFTER: &str = "LOCK_ALERT_AFTER_MINUTES";
     pub const EVENT_SUBSCRIPTION: &str = "DMS_EVENT_SUBSCRIPTION_NAME";
+    pub const MOVE_TARGETS: &str = "MOVE_TARGET_INSTANCE_ARNS";
 }
 
 /// How long the schedule rule may stay locked before the reconciler alerts,
@@ -178,6 +179,9 @@ pub struct Config {
     pub lock_alert_after_secs: u64,
     /// The DMS event subscription the reconciler checks (`no-permission`...).
     pub event_subscription_name: Option<String>,
+    /// The replication instances a `move` request may move the group to
+    /// (the IAM policy allows MoveReplicationTask to these only).
+    pub move_targets: Vec<String>,
 }
 
 impl Config {
@@ -250,6 +254,7 @@ impl Config {
         let event_subscription_name = get(vars::EVENT_SUBSCRIPTION)
             .map(|name| validate_subscription_name(&name).map(|()| name))
             .transpose()?;
+        let move_targets = parse_move_targets(get(vars::MOVE_TARGETS))?;
 
         Ok(Self {
             task_arns,
@@ -262,6 +267,7 @@ impl Config {
             reenable_rule_on_failure,
             lock_alert_after_secs,
             event_subscription_name,
+            move_targets,
         })
     }
 
@@ -272,6 +278,27 @@ impl Config {
             ScheduleMode::OneTime => None,
         }
     }
+}
+
+fn parse_move_targets(value: Option<String>) -> Result<Vec<String>, ConfigError> {
+    let mut arns = Vec::new();
+    for arn in value.iter().flat_map(|v| v.split(',')).map(str::trim) {
+        if arn.is_empty() {
+            continue;
+        }
+        if !crate::moves::is_instance_arn(arn) {
+            return Err(ConfigError::Invalid {
+                var: vars::MOVE_TARGETS,
+                value: arn.to_owned(),
+                expected:
+                    "replication instance ARNs (arn:<partition>:dms:<region>:<account>:rep:<id>), \
+                           comma-separated"
+                        .into(),
+            });
+        }
+        arns.push(arn.to_owned());
+    }
+    Ok(arns)
 }
 
 fn parse_minutes(value: Option<String>) -> Result<u64, ConfigError> {
@@ -531,6 +558,41 @@ mod tests {
             cfg.task_arns[1],
             "arn:aws:dms:eu-west-1:123456789012:task:SECOND"
         );
+    }
+
+    #[test]
+    fn move_targets_are_replication_instance_arns() {
+        let base = [
+            (vars::TASK_ARNS, ARN),
+            (vars::RULE_NAME, "r"),
+            (vars::INDICATOR, "data-refresh"),
+            (vars::REFRESH_TYPE, "full-load"),
+            (vars::MODE, "schedule"),
+        ];
+        let with = |targets: &'static str| {
+            let mut pairs = base.to_vec();
+            pairs.push((vars::MOVE_TARGETS, targets));
+            Config::from_lookup(env(&pairs))
+        };
+        assert!(
+            Config::from_lookup(env(&base))
+                .unwrap()
+                .move_targets
+                .is_empty()
+        );
+        let two = with("arn:aws:dms:eu-west-1:123456789012:rep:NEW-1, arn:aws:dms:eu-west-1:123456789012:rep:NEW2")
+            .unwrap();
+        assert_eq!(two.move_targets.len(), 2);
+        for bad in [
+            ARN,
+            "arn:aws:dms:eu-west-1:1234:rep:X",
+            "arn:aws:dms:eu-west-1:123456789012:rep:",
+        ] {
+            match with(bad) {
+                Err(ConfigError::Invalid { var, .. }) => assert_eq!(var, vars::MOVE_TARGETS),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
     }
 
     #[test]

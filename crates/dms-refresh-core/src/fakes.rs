@@ -27,6 +27,11 @@ pub fn config(pairs: &[(&str, &str)]) -> crate::config::Config {
     .unwrap_or_else(|e| panic!("test configuration: {e}"))
 }
 
+/// The replication instance the fakes' tasks run on.
+pub const OLD_INSTANCE: &str = "arn:aws:dms:eu-west-1:123456789012:rep:OLDINSTANCE";
+/// The instance a move takes them to.
+pub const NEW_INSTANCE: &str = "arn:aws:dms:eu-west-1:123456789012:rep:NEWINSTANCE";
+
 /// A task as the fakes create it: stopped after a finished full load.
 pub fn task(arn: &str, status: TaskStatus) -> TaskInfo {
     TaskInfo {
@@ -43,6 +48,8 @@ pub fn task(arn: &str, status: TaskStatus) -> TaskInfo {
         target_endpoint_arn: Some("arn:aws:dms:eu-west-1:123456789012:endpoint:TARGET".into()),
         source_endpoint_arn: Some("arn:aws:dms:eu-west-1:123456789012:endpoint:SOURCE".into()),
         full_load_progress_percent: Some(100),
+        replication_instance_arn: Some(OLD_INSTANCE.into()),
+        recovery_checkpoint: None,
     }
 }
 
@@ -70,6 +77,10 @@ pub struct FakeDms {
     pub stops: Mutex<Vec<String>>,
     /// A stopped task shows `stopping` first, until the test moves it on.
     pub stop_slowly: Mutex<bool>,
+    /// MoveReplicationTask calls (task, target instance), in order.
+    pub moves: Mutex<Vec<(String, String)>>,
+    /// MoveReplicationTask refuses these tasks with this error.
+    pub move_errors: Mutex<HashMap<String, PortError>>,
 }
 
 impl FakeDms {
@@ -172,6 +183,29 @@ impl FakeDms {
     pub fn stops(&self) -> Vec<String> {
         lock(&self.stops).clone()
     }
+
+    pub fn moves(&self) -> Vec<(String, String)> {
+        lock(&self.moves).clone()
+    }
+
+    /// DMS ends the move of a `moving` task: `stopped` on the target
+    /// instance, or `failed-move` where it was.
+    pub fn end_move(&self, arn: &str, moved: bool) {
+        let target = lock(&self.moves)
+            .iter()
+            .rev()
+            .find(|(t, _)| t == arn)
+            .map(|(_, i)| i.clone());
+        self.update(arn, |t| {
+            if moved {
+                t.status = TaskStatus::Stopped;
+                t.replication_instance_arn = target;
+            } else {
+                t.status = TaskStatus::FailedMove;
+                t.last_failure_message = Some("not enough storage on the instance".into());
+            }
+        });
+    }
 }
 
 impl ReplicationTasks for FakeDms {
@@ -199,6 +233,36 @@ impl ReplicationTasks for FakeDms {
                 "no such task",
             )),
         }
+    }
+
+    async fn move_task(&self, task_arn: &str, target_instance_arn: &str) -> Result<(), PortError> {
+        if let Some(err) = lock(&self.move_errors).get(task_arn) {
+            return Err(err.clone());
+        }
+        let mut tasks = lock(&self.tasks);
+        let Some(task) = tasks.get_mut(task_arn) else {
+            return Err(PortError::new(
+                "MoveReplicationTask",
+                FailureKind::NotFound,
+                "no such task",
+            ));
+        };
+        if !matches!(
+            task.status,
+            TaskStatus::Stopped | TaskStatus::Failed | TaskStatus::Ready | TaskStatus::FailedMove
+        ) {
+            return Err(PortError::new(
+                "MoveReplicationTask",
+                FailureKind::InvalidState,
+                format!(
+                    "InvalidResourceStateFault: the task is {}",
+                    task.status.as_str()
+                ),
+            ));
+        }
+        task.status = TaskStatus::Moving;
+        lock(&self.moves).push((task_arn.to_owned(), target_instance_arn.to_owned()));
+        Ok(())
     }
 
     async fn describe_task(&self, task_arn: &str) -> Result<Option<TaskInfo>, PortError> {
@@ -283,6 +347,8 @@ pub struct FakeRules {
     pub schedules: Mutex<HashMap<String, String>>,
     /// `stop-at` records by rule.
     pub stops: Mutex<HashMap<String, String>>,
+    /// `move` records by rule.
+    pub moves: Mutex<HashMap<String, crate::moves::MoveRecord>>,
 }
 
 impl FakeRules {
@@ -305,6 +371,10 @@ impl FakeRules {
     /// A `stop-at` recorded `position` on the rule.
     pub fn record_stop_at(&self, name: &str, position: &str) {
         lock(&self.stops).insert(name.to_owned(), position.to_owned());
+    }
+
+    pub fn move_of(&self, name: &str) -> Option<crate::moves::MoveRecord> {
+        lock(&self.moves).get(name).cloned()
     }
 
     pub fn lock_of(&self, name: &str) -> Option<RuleLock> {
@@ -408,6 +478,25 @@ impl ScheduleRule for FakeRules {
         match position {
             Some(p) => lock(&self.stops).insert(rule_name.to_owned(), p.to_owned()),
             None => lock(&self.stops).remove(rule_name),
+        };
+        Ok(())
+    }
+
+    async fn move_record(
+        &self,
+        rule_name: &str,
+    ) -> Result<Option<crate::moves::MoveRecord>, PortError> {
+        Ok(self.move_of(rule_name))
+    }
+
+    async fn set_move_record(
+        &self,
+        rule_name: &str,
+        record: Option<&crate::moves::MoveRecord>,
+    ) -> Result<(), PortError> {
+        match record {
+            Some(r) => lock(&self.moves).insert(rule_name.to_owned(), r.clone()),
+            None => lock(&self.moves).remove(rule_name),
         };
         Ok(())
     }

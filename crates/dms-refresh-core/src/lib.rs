@@ -11,6 +11,7 @@ pub mod fakes;
 pub mod guard;
 pub mod memory;
 pub mod metrics;
+pub mod moves;
 pub mod notify;
 pub mod placement;
 pub mod ports;

@@ -71,6 +71,13 @@ pub trait ReplicationTasks: Sync {
     /// StopReplicationTask.
     fn stop_task(&self, task_arn: &str) -> impl Future<Output = Result<(), PortError>> + Send;
 
+    /// MoveReplicationTask to `target_instance_arn`.
+    fn move_task(
+        &self,
+        task_arn: &str,
+        target_instance_arn: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
     /// The `Status` of a DMS event subscription (`active`, `no-permission`,
     /// `topic-not-exist`, ...); `Ok(None)` when it does not exist.
     fn event_subscription_status(
@@ -191,6 +198,19 @@ pub trait ScheduleRule: Sync {
         &self,
         rule_name: &str,
         position: Option<&str>,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// The operator's `move` under way, recorded on the rule.
+    fn move_record(
+        &self,
+        rule_name: &str,
+    ) -> impl Future<Output = Result<Option<crate::moves::MoveRecord>, PortError>> + Send;
+
+    /// Record (`Some`, replacing any earlier record) or forget (`None`) a move.
+    fn set_move_record(
+        &self,
+        rule_name: &str,
+        record: Option<&crate::moves::MoveRecord>,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 

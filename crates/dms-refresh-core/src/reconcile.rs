@@ -33,7 +33,8 @@ use crate::starter::started_under_lock;
 /// What one sweep found and did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReconcileReport {
-    /// The group's state: `waiting`, `finished`, `failed`, `not-finished`, `never-run`.
+    /// The group's state: `waiting`, `finished`, `failed`, `not-finished`,
+    /// `never-run`, or `moving` while an operator's move is recorded.
     pub group: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
@@ -142,6 +143,15 @@ where
         if tasks.iter().all(|t| t.start_date_epoch.is_none()) {
             "never-run".clone_into(&mut report.group);
             "the group has never run; nothing to reconcile".clone_into(&mut report.decision);
+        } else if let Some(record) = self.recorded_move(config).await? {
+            // The stops of a move are not a run's end; a lost end-of-move
+            // event is made up for here.
+            "moving".clone_into(&mut report.group);
+            report.decision = format!(
+                "a move to {} is recorded; followed, not settled",
+                record.target_instance_arn
+            );
+            report.action = Some(self.follow_move(config, &tasks, &record).await?);
         } else {
             let run = settle_context(tasks.clone(), info);
             report.run_id = Some(run.run_id.clone());

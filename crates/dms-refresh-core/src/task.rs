@@ -95,6 +95,11 @@ pub struct TaskInfo {
     pub target_endpoint_arn: Option<String>,
     pub source_endpoint_arn: Option<String>,
     pub full_load_progress_percent: Option<i32>,
+    /// `ReplicationInstanceArn`: the instance the task runs on.
+    pub replication_instance_arn: Option<String>,
+    /// `RecoveryCheckpoint`: where a CDC task would resume, the fallback of
+    /// a failed move (seed 000).
+    pub recovery_checkpoint: Option<String>,
 }
 
 /// The start dates DescribeReplicationTasks reports, in epoch seconds.

@@ -873,7 +873,29 @@ fn trigger_payload() -> BoxedStrategy<Value> {
             }
             Value::Object(m)
         });
-    prop_oneof![json_value(), operator, schedule].boxed()
+    // A move request: a valid or mangled instance ARN, and sometimes more.
+    let moving = (
+        prop_oneof![
+            Just(json!("arn:aws:dms:eu-west-1:123456789012:rep:UPGRADED-1")),
+            "[a-z:0-9-]{0,40}".prop_map(|s| json!(s)),
+            json_leaf(),
+        ],
+        prop::option::of(prop_oneof![Just(json!(true)), json_leaf()]),
+        prop::option::of((json_key(), json_leaf())),
+    )
+        .prop_map(|(target, resume, extra)| {
+            let mut m = Map::new();
+            m.insert("operation".into(), json!("move"));
+            m.insert("target_instance_arn".into(), target);
+            if let Some(r) = resume {
+                m.insert("resume".into(), r);
+            }
+            if let Some((k, v)) = extra {
+                m.insert(k, v);
+            }
+            Value::Object(m)
+        });
+    prop_oneof![json_value(), operator, schedule, moving].boxed()
 }
 
 #[test]
@@ -920,6 +942,17 @@ fn starter_triggers() {
                 prop_assert!(!scheduled);
                 prop_assert_eq!(object.get("operation"), Some(&json!("stop-at")));
                 prop_assert!(position.starts_with("commit_time:"), "{position}");
+            }
+            Ok(Trigger::Move {
+                target_instance_arn,
+                ..
+            }) => {
+                prop_assert!(!scheduled);
+                prop_assert_eq!(object.get("operation"), Some(&json!("move")));
+                prop_assert!(
+                    dms_refresh_core::moves::is_instance_arn(&target_instance_arn),
+                    "{target_instance_arn}"
+                );
             }
             Err(e) => {
                 prop_assert!(!scheduled, "scheduled event rejected: {e}");

@@ -8,7 +8,8 @@ use dms_refresh_core::ports::{
     Endpoints, Notifier, ReplicationSlots, ReplicationTasks, ScheduleRule,
 };
 use dms_refresh_core::starter::{
-    StarterError, StarterPorts, Trigger, announce_stop_at, parse_trigger, start_checked, stop_at,
+    MoveSummary, StarterError, StarterPorts, Trigger, announce_move, announce_stop_at, move_group,
+    parse_trigger, start_checked, stop_at,
 };
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
@@ -49,8 +50,20 @@ where
             rules: &deps.rules,
             notifier: &deps.notifier,
         };
-        if let Trigger::StopAt { dry_run, position } = &trigger {
-            return stop_at_in_rounds(&deps.config, &ports, position, *dry_run, &request_id).await;
+        match &trigger {
+            Trigger::StopAt { dry_run, position } => {
+                return stop_at_in_rounds(&deps.config, &ports, position, *dry_run, &request_id)
+                    .await;
+            }
+            Trigger::Move {
+                dry_run,
+                target_instance_arn,
+                resume,
+            } => {
+                let asked = (target_instance_arn.as_str(), *resume, *dry_run);
+                return move_in_rounds(&deps.config, &ports, asked, &request_id).await;
+            }
+            _ => {}
         }
         let summary = start_checked(
             &deps.config,
@@ -67,8 +80,32 @@ where
     result.map_err(|err| diagnostic(&request_id, &err))
 }
 
+/// One pass of a request that runs in rounds (boxed: the pass futures are
+/// deep, and the runtime's future would otherwise outgrow the compiler's
+/// query depth).
+type Pass<'a, T> = std::pin::Pin<Box<dyn Future<Output = Result<T, StarterError>> + Send + 'a>>;
+
+/// Run `pass` until `settled` says so or [`STOP_WAIT`] is over, every
+/// [`STOP_POLL`]; every pass is kept for the answer.
+async fn in_rounds<'a, T>(
+    mut pass: impl FnMut() -> Pass<'a, T>,
+    settled: impl Fn(&T) -> bool,
+) -> Result<Vec<T>, StarterError> {
+    let began = Instant::now();
+    let mut rounds = Vec::new();
+    loop {
+        let this = pass().await?;
+        let over = settled(&this) || began.elapsed() >= STOP_WAIT;
+        rounds.push(this);
+        if over {
+            return Ok(rounds);
+        }
+        tokio::time::sleep(STOP_POLL).await;
+    }
+}
+
 /// Run `stop-at` passes until every task runs with the stop position (the
-/// tasks it stopped are resumed once stopped) or [`STOP_WAIT`] is over; the
+/// tasks it stopped are resumed once stopped) or the wait is over; the
 /// answer lists each pass and says whether the request is done.
 async fn stop_at_in_rounds<D, R, N>(
     config: &Config,
@@ -82,17 +119,11 @@ where
     R: ScheduleRule,
     N: Notifier,
 {
-    let began = Instant::now();
-    let mut rounds = Vec::new();
-    loop {
-        let pass = stop_at(config, ports, position, dry_run, request_id).await?;
-        let over = dry_run || pass.is_done() || began.elapsed() >= STOP_WAIT;
-        rounds.push(pass);
-        if over {
-            break;
-        }
-        tokio::time::sleep(STOP_POLL).await;
-    }
+    let rounds = in_rounds(
+        || Box::pin(stop_at(config, ports, position, dry_run, request_id)),
+        |r| dry_run || r.is_done(),
+    )
+    .await?;
     let done = rounds.last().is_some_and(|r| r.is_done());
     if let Some(last) = rounds.last() {
         announce_stop_at(config, ports.notifier, last).await;
@@ -105,6 +136,48 @@ where
         "next": if done || dry_run { Value::Null } else {
             "tasks are still stopping: send the same request again to resume them with the stop position".into()
         },
+        "rounds": rounds,
+    }))
+}
+
+/// Run `move` passes until every task is moving or moved, or the wait is
+/// over. DMS takes minutes to move a task: the post-processor follows the
+/// rest, and reports the end.
+async fn move_in_rounds<D, R, N>(
+    config: &Config,
+    ports: &StarterPorts<'_, D, R, N>,
+    (target, resume, dry_run): (&str, bool, bool),
+    request_id: &str,
+) -> Result<Value, StarterError>
+where
+    D: ReplicationTasks,
+    R: ScheduleRule,
+    N: Notifier,
+{
+    let rounds = in_rounds(
+        || Box::pin(move_group(config, ports, target, resume, dry_run)),
+        MoveSummary::is_settled,
+    )
+    .await?;
+    let settled = rounds.last().is_some_and(MoveSummary::is_settled);
+    if let Some(last) = rounds.last() {
+        // The message names every task this request moved, in any pass.
+        let mut all = last.clone();
+        all.moved = rounds.iter().flat_map(|r| r.moved.clone()).collect();
+        announce_move(config, ports.notifier, &all).await;
+    }
+    info!(%request_id, target, settled, rounds = rounds.len(), "move request finished");
+    let next = match rounds.last() {
+        _ if dry_run => Value::Null,
+        Some(last) if last.end.is_some() => Value::Null,
+        Some(_) if settled => "DMS is moving the tasks; the post-processor reports the end (send the same request again to see where it stands)".into(),
+        _ => "some tasks are still stopping, or DMS refused a move: send the same request again".into(),
+    };
+    Ok(json!({
+        "operation": "move",
+        "target_instance_arn": target,
+        "settled": settled,
+        "next": next,
         "rounds": rounds,
     }))
 }

@@ -206,6 +206,12 @@ pub fn task_info(task: &aws_sdk_databasemigration::types::ReplicationTask) -> Op
         target_endpoint_arn: task.target_endpoint_arn().map(str::to_owned),
         source_endpoint_arn: task.source_endpoint_arn().map(str::to_owned),
         full_load_progress_percent: stats.map(|s| s.full_load_progress_percent()),
+        replication_instance_arn: task.replication_instance_arn().map(str::to_owned),
+        recovery_checkpoint: task
+            .recovery_checkpoint()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned),
     })
 }
 
@@ -271,6 +277,24 @@ impl ReplicationTasks for DmsClient {
             .map(|_| ())
             .map_err(|err| {
                 task_call_error("StopReplicationTask", err, |e| {
+                    (
+                        e.is_invalid_resource_state_fault(),
+                        e.is_resource_not_found_fault(),
+                    )
+                })
+            })
+    }
+
+    async fn move_task(&self, task_arn: &str, target_instance_arn: &str) -> Result<(), PortError> {
+        self.client
+            .move_replication_task()
+            .replication_task_arn(task_arn)
+            .target_replication_instance_arn(target_instance_arn)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| {
+                task_call_error("MoveReplicationTask", err, |e| {
                     (
                         e.is_invalid_resource_state_fault(),
                         e.is_resource_not_found_fault(),
@@ -499,6 +523,21 @@ impl ScheduleRule for EventBridgeClient {
     ) -> Result<(), PortError> {
         rule_lock::write_stop_at(&self.client, rule_name, position).await
     }
+
+    async fn move_record(
+        &self,
+        rule_name: &str,
+    ) -> Result<Option<crate::moves::MoveRecord>, PortError> {
+        rule_lock::read_move(&self.client, rule_name).await
+    }
+
+    async fn set_move_record(
+        &self,
+        rule_name: &str,
+        record: Option<&crate::moves::MoveRecord>,
+    ) -> Result<(), PortError> {
+        rule_lock::write_move(&self.client, rule_name, record).await
+    }
 }
 
 /// SNS through `aws-sdk-sns`.
@@ -527,5 +566,7 @@ impl Notifier for SnsClient {
     }
 }
 
+#[cfg(test)]
+mod move_tests;
 #[cfg(test)]
 mod tests;

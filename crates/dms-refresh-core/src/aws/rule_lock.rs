@@ -5,6 +5,7 @@
 use aws_sdk_eventbridge::types::Tag;
 
 use super::classify;
+use crate::moves::{self, MoveRecord};
 use crate::ports::{FailureKind, LockUpdate, PortError, RuleLock};
 
 pub const OWNER: &str = "dms-refresh:lock-owner";
@@ -100,9 +101,13 @@ async fn tags(
     rule_name: &str,
 ) -> Result<Vec<Tag>, PortError> {
     let arn = rule_arn(client, rule_name).await?;
+    tags_of(client, &arn).await
+}
+
+async fn tags_of(client: &aws_sdk_eventbridge::Client, arn: &str) -> Result<Vec<Tag>, PortError> {
     let out = client
         .list_tags_for_resource()
-        .resource_arn(&arn)
+        .resource_arn(arn)
         .send()
         .await
         .map_err(|e| classify("ListTagsForResource", e))?;
@@ -140,6 +145,38 @@ pub async fn write_stop_at(
     }
 }
 
+pub async fn read_move(
+    client: &aws_sdk_eventbridge::Client,
+    rule_name: &str,
+) -> Result<Option<MoveRecord>, PortError> {
+    let tags = tags(client, rule_name).await?;
+    Ok(moves::record_from_tags(
+        tags.iter().map(|t| (t.key(), t.value())),
+    ))
+}
+
+/// Replace the move record (its tags no longer part of it are removed, so
+/// that a checkpoint split over fewer tags reads back whole), or remove it.
+pub async fn write_move(
+    client: &aws_sdk_eventbridge::Client,
+    rule_name: &str,
+    record: Option<&MoveRecord>,
+) -> Result<(), PortError> {
+    let arn = rule_arn(client, rule_name).await?;
+    let set = record.map(moves::to_tags).unwrap_or_default();
+    let old: Vec<String> = tags_of(client, &arn)
+        .await?
+        .iter()
+        .map(|t| t.key().to_owned())
+        .filter(|k| k.starts_with(moves::TAG_PREFIX) && !set.iter().any(|(s, _)| s == k))
+        .collect();
+    if !set.is_empty() {
+        tag_owned(client, &arn, set).await?;
+    }
+    let old: Vec<&str> = old.iter().map(String::as_str).collect();
+    untag(client, &arn, &old).await
+}
+
 pub async fn write(
     client: &aws_sdk_eventbridge::Client,
     rule_name: &str,
@@ -165,6 +202,15 @@ async fn tag(
     client: &aws_sdk_eventbridge::Client,
     arn: &str,
     set: Vec<(&'static str, String)>,
+) -> Result<(), PortError> {
+    let set = set.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    tag_owned(client, arn, set).await
+}
+
+async fn tag_owned(
+    client: &aws_sdk_eventbridge::Client,
+    arn: &str,
+    set: Vec<(String, String)>,
 ) -> Result<(), PortError> {
     let tags = set
         .into_iter()

@@ -7,6 +7,7 @@
 //! run owes to operators through the ledger's outbox.
 
 mod announce;
+mod follow_move;
 mod settle;
 mod success_message;
 #[cfg(test)]
@@ -149,6 +150,10 @@ pub enum RecordAction {
     },
     /// A group task was deleted: alerted.
     TaskDeleted,
+    /// The end of an operator's move of the group (seed 000), reported.
+    Move {
+        end: Box<crate::moves::MoveEnd>,
+    },
     Invalid {
         error: String,
     },
@@ -390,6 +395,14 @@ where
         info: &InvocationInfo,
     ) -> Result<RecordAction, PostError> {
         let label = task_label(&event.task);
+        // DMS may tell the end of a move by an event of its own: followed
+        // when a move is recorded.
+        if event.kind == EventKind::Other
+            && let Some(record) = self.recorded_move(config).await?
+        {
+            let tasks = describe_group(config, self.dms).await?;
+            return self.follow_move(config, &tasks, &record).await;
+        }
         if matches!(event.kind, EventKind::Started | EventKind::Other) {
             info!(message_id = %event.message_id, task = label, kind = ?event.kind,
                   code = ?event.event_code, text = %event.message, "DMS event logged");
@@ -413,6 +426,9 @@ where
         info!(message_id = %event.message_id, task = %this.arn, kind = ?event.kind,
               status = this.status.as_str(), stop_reason = ?this.stop_reason, text = %event.message,
               "DMS event for the refresh group");
+        if let Some(record) = self.recorded_move(config).await? {
+            return self.follow_move(config, &tasks, &record).await;
+        }
 
         // DMS announced the stop before its API shows it, or DMS is
         // restarting the task: not stale, but nothing to settle yet. The

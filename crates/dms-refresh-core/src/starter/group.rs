@@ -58,9 +58,11 @@ pub fn plan(
 pub fn plan_cdc_start(config: &Config, plan: &mut [PlannedTask]) {
     for p in plan.iter_mut() {
         let kind = p.task.migration_type.unwrap_or(config.refresh_type);
+        // A failed-move task "can be started" (seed 000): from a recovery
+        // checkpoint is one way forward after a failed move.
         let idle = matches!(
             p.task.status,
-            TaskStatus::Ready | TaskStatus::Stopped | TaskStatus::Failed
+            TaskStatus::Ready | TaskStatus::Stopped | TaskStatus::Failed | TaskStatus::FailedMove
         );
         if kind != RefreshType::Cdc {
             if !matches!(p.decision, StartDecision::Busy(_)) {
@@ -71,6 +73,21 @@ pub fn plan_cdc_start(config: &Config, plan: &mut [PlannedTask]) {
         } else if idle && !p.started_under_lock {
             p.decision = StartDecision::Start(StartType::StartReplication);
         }
+    }
+}
+
+/// Decide for every task with `step`, all or nothing: every refusal,
+/// joined, or every step.
+pub fn plan_every<T>(
+    tasks: &[TaskInfo],
+    step: impl Fn(&TaskInfo) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
+    let (steps, refusals): (Vec<_>, Vec<_>) = tasks.iter().map(step).partition(Result::is_ok);
+    if refusals.is_empty() {
+        Ok(steps.into_iter().filter_map(Result::ok).collect())
+    } else {
+        let why: Vec<String> = refusals.into_iter().filter_map(Result::err).collect();
+        Err(why.join("; "))
     }
 }
 

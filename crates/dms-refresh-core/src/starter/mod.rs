@@ -5,14 +5,16 @@
 mod cdc_point;
 mod group;
 mod lock;
+mod move_group;
 mod stop_at;
 mod trigger;
 
 pub use cdc_point::{CdcStartCheck, SlotCheck, SourceCheck, check_source};
-pub use group::{PlannedTask, all_or_nothing};
+pub use group::{PlannedTask, all_or_nothing, plan_every};
 pub use lock::{
     OWN_START_SKEW_SECS, Requester, RuleAccess, decide_rule_access, started_under_lock,
 };
+pub use move_group::{MoveSummary, announce as announce_move, move_group};
 pub use stop_at::{StopAtSummary, StopStep, TaskStop, announce as announce_stop_at, stop_at};
 pub use trigger::{EventError, Trigger, parse_trigger};
 
@@ -94,6 +96,8 @@ pub enum StarterError {
     Port(#[from] PortError),
     #[error("stop-at refused: {0}")]
     StopAtRefused(String),
+    #[error("move refused: {0}")]
+    MoveRefused(String),
     #[error("CDC start refused: {reason}")]
     CdcStartRefused {
         reason: String,
@@ -120,6 +124,7 @@ impl StarterError {
             Self::StartFailed { .. } => "StartFailed",
             Self::CdcStartRefused { .. } => "CdcStartRefused",
             Self::StopAtRefused(_) => "StopAtRefused",
+            Self::MoveRefused(_) => "MoveRefused",
         }
     }
 }
@@ -183,6 +188,8 @@ where
         // holds only those).
         Trigger::StopAt { dry_run, .. } => (*dry_run, Some(StartType::ResumeProcessing), false),
         Trigger::Schedule { .. } | Trigger::Manual => (false, None, false),
+        // A move starts nothing through here (see `move_group`).
+        Trigger::Move { dry_run, .. } => (*dry_run, None, false),
     };
 
     // 1. Read everything before touching anything: the group, the rule, its lock.
@@ -199,9 +206,11 @@ where
     }
 
     // 2. All or nothing: a task that cannot start means none is started. A
-    //    rule that refuses every start blocks nothing worth an alert.
-    let blockers = match rule.as_ref().map(|r| &r.access) {
-        Some(RuleAccess::Refuse { reason }) => {
+    //    rule that refuses every start blocks nothing worth an alert, nor
+    //    does a move under way (the move has its own messages).
+    let move_held = held_by_move(ports.rules, rule.as_ref(), &trigger).await?;
+    let blockers = match (rule.as_ref().map(|r| &r.access), &move_held) {
+        (Some(RuleAccess::Refuse { reason }), _) | (_, Some(reason)) => {
             warn!(%reason, "not starting");
             group::refuse_all(&mut plan, reason);
             Vec::new()
@@ -227,6 +236,9 @@ where
         let managed = config.manages_rule().is_some();
         summary.rule = Some(acquire(ports.rules, rule, &owner, managed).await?);
         ports.rules.set_intended_stop(&rule.name, stop_at).await?;
+        if forced_past_move(&summary.trigger) {
+            ports.rules.set_move_record(&rule.name, None).await?;
+        }
     }
 
     // 4. Start (or report) each task.
@@ -250,6 +262,33 @@ where
         return Ok(summary);
     }
     Err(give_back(config, ports, rule.as_ref(), summary, failures).await)
+}
+
+/// Why a move under way holds this start, if it does. An operator's start
+/// with `force` goes past it (and forgets the move); a failed move names
+/// that way forward.
+async fn held_by_move<R: ScheduleRule>(
+    rules: &R,
+    rule: Option<&RuleView>,
+    trigger: &Trigger,
+) -> Result<Option<String>, PortError> {
+    let Some(rule) = rule else {
+        return Ok(None);
+    };
+    if forced_past_move(trigger) {
+        return Ok(None);
+    }
+    Ok(rules.move_record(&rule.name).await?.map(|m| {
+        format!(
+            "a move to {} is under way (recorded on the rule); the group starts again when it \
+             has ended, or with an operator start with \"force\": true",
+            m.target_instance_arn
+        )
+    }))
+}
+
+fn forced_past_move(trigger: &Trigger) -> bool {
+    matches!(trigger, Trigger::Operator { force: true, .. })
 }
 
 /// Run one starter invocation, with the source checks a CDC start point
@@ -627,7 +666,7 @@ async fn release<R: ScheduleRule>(rules: &R, rule: &str, summary: &mut StartSumm
     }
 }
 
-fn cdc_stop_position(config: &Config, task: &TaskInfo) -> Option<String> {
+pub(crate) fn cdc_stop_position(config: &Config, task: &TaskInfo) -> Option<String> {
     let kind = task.migration_type.unwrap_or(config.refresh_type);
     match kind {
         RefreshType::FullLoad => None,

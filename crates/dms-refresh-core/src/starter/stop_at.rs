@@ -95,22 +95,13 @@ fn step_for(config: &Config, task: &TaskInfo, position: &str) -> Result<StopStep
 
 /// Plan every task, all or nothing.
 fn plan(config: &Config, tasks: &[TaskInfo], position: &str) -> Result<Vec<TaskStop>, String> {
-    let (steps, refusals): (Vec<_>, Vec<_>) = tasks
-        .iter()
-        .map(|t| {
-            step_for(config, t, position).map(|step| TaskStop {
-                task_id: t.identifier.clone(),
-                status: t.status.as_str().to_owned(),
-                step,
-            })
+    super::plan_every(tasks, |t| {
+        step_for(config, t, position).map(|step| TaskStop {
+            task_id: t.identifier.clone(),
+            status: t.status.as_str().to_owned(),
+            step,
         })
-        .partition(Result::is_ok);
-    if refusals.is_empty() {
-        Ok(steps.into_iter().filter_map(Result::ok).collect())
-    } else {
-        let why: Vec<String> = refusals.into_iter().filter_map(Result::err).collect();
-        Err(why.join("; "))
-    }
+    })
 }
 
 /// One pass of a `stop-at` request for `position` (`commit_time:...`).
@@ -210,7 +201,10 @@ pub async fn announce<N: Notifier>(config: &Config, notifier: &N, last: &StopAtS
 }
 
 /// Stop a running task; a task that stopped meanwhile is fine.
-async fn stop_one<D: ReplicationTasks>(dms: &D, task: &TaskInfo) -> Result<(), StarterError> {
+pub(super) async fn stop_one<D: ReplicationTasks>(
+    dms: &D,
+    task: &TaskInfo,
+) -> Result<(), StarterError> {
     match dms.stop_task(&task.arn).await {
         Ok(()) => {
             info!(task = %task.arn, "stopped for stop-at");

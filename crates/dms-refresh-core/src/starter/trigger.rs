@@ -39,6 +39,13 @@ pub enum Trigger {
         /// `commit_time:YYYY-MM-DDThh:mm:ss`, as DMS takes `CdcStopPosition`.
         position: String,
     },
+    /// Move every task of the group to another replication instance (seed 000).
+    Move {
+        dry_run: bool,
+        target_instance_arn: String,
+        /// Resume the CDC tasks once they have moved.
+        resume: bool,
+    },
 }
 
 impl Trigger {
@@ -52,7 +59,9 @@ impl Trigger {
             } => format!("schedule:{id}"),
             Self::Schedule { event_id: None, .. } => format!("schedule:{request_id}"),
             Self::Manual => format!("console:{request_id}"),
-            Self::Operator { .. } | Self::StopAt { .. } => format!("operator:{request_id}"),
+            Self::Operator { .. } | Self::StopAt { .. } | Self::Move { .. } => {
+                format!("operator:{request_id}")
+            }
         }
     }
 
@@ -107,6 +116,37 @@ struct StopAtRequest {
     commit_time: String,
     #[serde(default)]
     dry_run: bool,
+}
+
+/// `{"operation": "move", "target_instance_arn": "arn:...:rep:...", "resume": true, "dry_run": false}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoveRequest {
+    #[serde(rename = "operation")]
+    _operation: String,
+    target_instance_arn: String,
+    #[serde(default)]
+    resume: bool,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+fn move_request(event: &Value) -> Result<Trigger, EventError> {
+    let request: MoveRequest = serde_json::from_value(event.clone())
+        .map_err(|e| EventError(format!("move request: {e}")))?;
+    let target = request.target_instance_arn.trim();
+    if !crate::moves::is_instance_arn(target) {
+        return Err(EventError(format!(
+            "move request: target_instance_arn {:?} is not a replication instance ARN \
+             (arn:<partition>:dms:<region>:<account>:rep:<id>)",
+            request.target_instance_arn
+        )));
+    }
+    Ok(Trigger::Move {
+        dry_run: request.dry_run,
+        target_instance_arn: target.to_owned(),
+        resume: request.resume,
+    })
 }
 
 fn stop_at_request(event: &Value) -> Result<Trigger, EventError> {
@@ -167,8 +207,10 @@ pub fn parse_trigger(event: &Value) -> Result<Trigger, EventError> {
             time: text(object, "time"),
         });
     }
-    if object.get("operation").and_then(Value::as_str) == Some("stop-at") {
-        return stop_at_request(event);
+    match object.get("operation").and_then(Value::as_str) {
+        Some("stop-at") => return stop_at_request(event),
+        Some("move") => return move_request(event),
+        _ => {}
     }
     if object.contains_key("operation") {
         return operator_request(event);
@@ -181,7 +223,7 @@ fn operator_request(event: &Value) -> Result<Trigger, EventError> {
         .map_err(|e| EventError(format!("operator request: {e}")))?;
     if request.operation != "start" {
         return Err(EventError(format!(
-            "operator request: unknown operation {:?}; the starter supports \"start\" and \"stop-at\" \
+            "operator request: unknown operation {:?}; the starter supports \"start\", \"stop-at\" and \"move\" \
              (rollback and reconcile are post-processor requests)",
             request.operation
         )));
@@ -304,7 +346,27 @@ mod tests {
                 position: "commit_time:2026-11-21T15:30:00".into()
             }
         );
+        let target = "arn:aws:dms:eu-west-1:123456789012:rep:NEW-INSTANCE";
+        let moving = parse_trigger(
+            &json!({"operation": "move", "target_instance_arn": target, "resume": true}),
+        )
+        .unwrap();
+        assert_eq!(
+            moving,
+            Trigger::Move {
+                dry_run: false,
+                target_instance_arn: target.into(),
+                resume: true
+            }
+        );
+        assert_eq!(moving.owner("req-3"), "operator:req-3");
         for bad in [
+            json!({"operation": "move"}),
+            json!({"operation": "move", "target_instance_arn": "NEW-INSTANCE"}),
+            json!({"operation": "move", "target_instance_arn":
+                   "arn:aws:dms:eu-west-1:123456789012:task:T"}),
+            json!({"operation": "move", "target_instance_arn": target, "resume": "yes"}),
+            json!({"operation": "move", "target_instance_arn": target, "force": true}),
             json!({"operation": "stop-at"}),
             json!({"operation": "stop-at", "commit_time": "15:30"}),
             json!({"operation": "stop-at", "commit_time": "2026-11-21T15:30:00", "force": true}),
