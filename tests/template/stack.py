@@ -55,6 +55,7 @@ STARTER_ACTIONS = {
     "dms:DescribeEndpoints",
     "dms:StartReplicationTask",
     "dms:StopReplicationTask",
+    "dms:MoveReplicationTask",
     "secretsmanager:GetSecretValue",
     "kms:Decrypt",
     *VPC_ENI_ACTIONS,
@@ -76,6 +77,7 @@ POST_PROCESSOR_ACTIONS = {
     "dms:DescribeReplicationTasks",
     "dms:DescribeEndpoints",
     "dms:DescribeEventSubscriptions",
+    "dms:StartReplicationTask",
     "events:DescribeRule",
     "events:EnableRule",
     "events:ListTagsForResource",
@@ -369,6 +371,7 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
             **common_env,
             "SOURCE_DB_SECRET_ARN": params["SourceDbSecretArn"],
             "SOURCE_DB_TLS_MODE": params["DbTlsMode"],
+            "MOVE_TARGET_INSTANCE_ARNS": params["MoveTargetInstanceArns"],
         },
         "post-processor": {
             **common_env,
@@ -482,6 +485,9 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
             "logs:PutLogEvents": [log_group_arn(w.log_group(phys["TaskStarterLogGroup"])["arn"])],
             "dms:StartReplicationTask": sorted(w.prereq.task_arns),
             "dms:StopReplicationTask": sorted(w.prereq.task_arns),
+            "dms:MoveReplicationTask": sorted(
+                [*w.prereq.task_arns, *params["MoveTargetInstanceArns"].split(",")]
+            ) if params["MoveTargetInstanceArns"] else None,
             "events:DescribeRule": [rule["Arn"]],
             "events:DisableRule": [rule["Arn"]],
             "events:EnableRule": [rule["Arn"]],
@@ -508,6 +514,7 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
                 a for a in (params["TargetDbSecretArn"], params["MaskingSaltSecretArn"]) if a
             ) if params["TargetDbSecretArn"] else None,
             "lambda:InvokeFunction": [post["FunctionArn"]],
+            "dms:StartReplicationTask": sorted(w.prereq.task_arns) if params["MoveTargetInstanceArns"] else None,
             "sqs:SendMessage": [dlq_arn],
             "sns:Publish": [notif_topic] if has_topic else None,
             "kms:Decrypt": [params["SecretsKmsKeyArn"]] if params["SecretsKmsKeyArn"] else None,

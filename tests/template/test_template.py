@@ -66,6 +66,9 @@ SCENARIOS: dict[str, dict[str, str]] = {
         "ReenableRuleOnFailure": "true",
         "LogLevel": "debug,sqlx=warn",
         "LogRetentionInDays": "7",
+        # The group may be moved to an upgraded replication instance (seed 000).
+        "MoveTargetInstanceArns": f"arn:aws:dms:{REGION}:{ACCOUNT_ID}:rep:upgraded-1,"
+        f"arn:aws:dms:{REGION}:{ACCOUNT_ID}:rep:upgraded-2",
     },
 }
 
