@@ -434,3 +434,42 @@ async fn postgres_masks_over_tls_by_default() {
         "{sessions:?}"
     );
 }
+
+const RECORD_REQUEST: &str = include_str!("../../events/post-processor/record-request.json");
+
+/// The starter's record of an operator request lands in the ledger of the
+/// group's target, once (issue 12, item 5).
+async fn an_operator_request_is_kept_in_the_targets_ledger(engine: Engine) {
+    let scene = Scene::new(engine, "127.0.0.1").await;
+    let id = unique("request");
+    let payload = RECORD_REQUEST.replace("0b7a5e2c-4d1f-4f3a-9a61-2f8e5c1d7b90", &id);
+    let first = scene.deliver(&payload, later()).await.unwrap();
+    let answer = first.operation.expect("an answer to the request");
+    assert_eq!(
+        (answer["recorded"].clone(), answer["new"].clone()),
+        (true.into(), true.into())
+    );
+    let again = scene.deliver(&payload, later()).await.unwrap();
+    assert_eq!(again.operation.expect("an answer")["new"], false);
+    let mut conn = scene.db.connect().await;
+    let rows = conn
+        .strings(&format!(
+            "SELECT operation, outcome FROM dms_refresh_control.requests WHERE request_id = '{id}'"
+        ))
+        .await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0][0].as_deref(), Some("move"));
+    let outcome: serde_json::Value =
+        serde_json::from_str(rows[0][1].as_deref().unwrap_or_default()).unwrap();
+    assert_eq!(outcome["settled"], true);
+}
+
+#[tokio::test]
+async fn mariadb_an_operator_request_is_kept_in_the_targets_ledger() {
+    an_operator_request_is_kept_in_the_targets_ledger(Engine::MariaDb).await;
+}
+
+#[tokio::test]
+async fn postgres_an_operator_request_is_kept_in_the_targets_ledger() {
+    an_operator_request_is_kept_in_the_targets_ledger(Engine::Postgres).await;
+}

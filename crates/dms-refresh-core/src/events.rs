@@ -96,6 +96,9 @@ pub enum Operation {
         #[serde(default)]
         dry_run: bool,
     },
+    /// Keep an operator request the task-starter answered in the ledger
+    /// (the starter sends it; it cannot reach the target database itself).
+    RecordRequest(crate::ports::RequestRecord),
 }
 
 /// The payload is not a shape the post-processor accepts at all.
@@ -134,8 +137,8 @@ pub fn parse_invocation(payload: &Value) -> Result<Invocation, PayloadError> {
             .map(Invocation::Operation)
             .map_err(|e| {
                 PayloadError(format!(
-                    "operator request: {e}; the post-processor accepts {{\"operation\": \"reconcile\"}} \
-                     and {{\"operation\": \"rollback\"}}"
+                    "operator request: {e}; the post-processor accepts {{\"operation\": \"reconcile\"}}, \
+                     {{\"operation\": \"rollback\"}} and the starter's {{\"operation\": \"record-request\"}}"
                 ))
             });
     }

@@ -680,6 +680,8 @@ impl crate::ports::Continuer for FakeContinuer {
 pub struct FakeLedger {
     pub inner: crate::memory::MemoryLedger,
     pub begin_error: Mutex<Option<String>>,
+    /// Stands for a ledger on the target database (durable) while set.
+    pub durable: Mutex<bool>,
 }
 
 impl FakeLedger {
@@ -695,7 +697,7 @@ impl FakeLedger {
 
 impl crate::ports::RunLedger for FakeLedger {
     fn is_durable(&self) -> bool {
-        false
+        *lock(&self.durable)
     }
 
     async fn begin(
@@ -753,5 +755,35 @@ impl crate::ports::RunLedger for FakeLedger {
         message: &crate::ports::Outgoing,
     ) -> Result<(), crate::ports::HookError> {
         self.inner.mark_sent(run, message).await
+    }
+
+    async fn record_request(
+        &self,
+        run: &crate::ports::RunContext,
+        request: &crate::ports::RequestRecord,
+    ) -> Result<bool, crate::ports::HookError> {
+        self.inner.record_request(run, request).await
+    }
+}
+
+/// The starter's recorder: every request handed to the post-processor.
+#[derive(Debug, Default)]
+pub struct FakeRecorder {
+    pub records: Mutex<Vec<crate::ports::RequestRecord>>,
+    /// Hand-overs fail (Lambda refuses) while set.
+    pub fail: Mutex<bool>,
+}
+
+impl crate::ports::RequestRecorder for FakeRecorder {
+    async fn record(&self, request: &crate::ports::RequestRecord) -> Result<(), PortError> {
+        if *lock(&self.fail) {
+            return Err(PortError::new(
+                "Invoke",
+                FailureKind::Transient,
+                "TooManyRequestsException: rate exceeded",
+            ));
+        }
+        lock(&self.records).push(request.clone());
+        Ok(())
     }
 }

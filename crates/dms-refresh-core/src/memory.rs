@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::ports::{
     Begin, HookError, HookReport, LedgerOutcome, LedgerState, Outgoing, PostRefreshHooks,
-    RunContext, RunLedger,
+    RequestRecord, RunContext, RunLedger,
 };
 
 /// No hooks: the post-processor only finishes the cycle (rule, notification).
@@ -67,6 +67,7 @@ struct Entry {
 pub struct MemoryLedger {
     runs: Mutex<HashMap<String, Entry>>,
     outbox: Mutex<Vec<Kept>>,
+    requests: Mutex<Vec<RequestRecord>>,
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +88,11 @@ fn epoch_ms(t: SystemTime) -> Option<u64> {
 }
 
 impl MemoryLedger {
+    /// The operator requests kept, oldest first.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.requests).clone()
+    }
+
     /// How many runs are recorded as done.
     pub fn done_count(&self) -> usize {
         lock(&self.runs)
@@ -218,5 +224,18 @@ impl RunLedger for MemoryLedger {
             }
         }
         Ok(())
+    }
+
+    async fn record_request(
+        &self,
+        _run: &RunContext,
+        request: &RequestRecord,
+    ) -> Result<bool, HookError> {
+        let mut requests = lock(&self.requests);
+        if requests.iter().any(|r| r.request_id == request.request_id) {
+            return Ok(false);
+        }
+        requests.push(request.clone());
+        Ok(true)
     }
 }

@@ -312,6 +312,26 @@ pub struct Outgoing {
     pub body: String,
 }
 
+/// An operator request the task-starter answered (a `stop-at`, a `move`, a
+/// CDC start from a point), kept in the ledger with its outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestRecord {
+    /// The task-starter invocation's request id: a retry records nothing more.
+    pub request_id: String,
+    /// `stop-at`, `move` or `cdc-start`.
+    pub kind: String,
+    /// The answer the operator got.
+    pub outcome: serde_json::Value,
+}
+
+/// The task-starter's way to the ledger: it cannot reach the target
+/// database, so it hands the record of a request to the post-processor.
+pub trait RequestRecorder: Sync {
+    fn record(&self, request: &RequestRecord)
+    -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
 /// The record of runs that gives duplicate deliveries no effect, and the
 /// outbox of the messages their outcomes owe to operators.
 pub trait RunLedger: Sync {
@@ -362,6 +382,14 @@ pub trait RunLedger: Sync {
         run: &RunContext,
         message: &Outgoing,
     ) -> impl Future<Output = Result<(), HookError>> + Send;
+
+    /// Keep an operator request with its outcome in the ledger of the
+    /// group's target (`run` names the group); `false` when it was kept before.
+    fn record_request(
+        &self,
+        run: &RunContext,
+        request: &RequestRecord,
+    ) -> impl Future<Output = Result<bool, HookError>> + Send;
 }
 
 /// Rows masked in one table.

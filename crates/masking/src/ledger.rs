@@ -160,6 +160,10 @@ impl Target {
             self.dialect,
             &self.control_schema,
         ));
+        ddl.extend(crate::requests::requests_ddl(
+            self.dialect,
+            &self.control_schema,
+        ));
         let res: Result<(), sqlx::Error> = async {
             match self.dialect {
                 Dialect::Postgres => {

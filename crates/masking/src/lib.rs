@@ -36,6 +36,7 @@ mod publish;
 pub mod raw_sql;
 pub mod remask;
 pub mod report;
+pub mod requests;
 pub mod rewrite;
 mod rewrite_plan;
 mod rewrite_sql;
@@ -58,6 +59,7 @@ pub use outbox::OutboxMessage;
 pub use places::{DeveloperGrant, Places, Privilege, Publish};
 pub use publish::PlacesReport;
 pub use remask::LoadStart;
+pub use requests::RequestRecord;
 pub use rollback::RollbackReport;
 pub use rules::{
     ColumnRule, Dictionary, HookKind, HookRule, Keep, Phase, Remask, Rules, Settings, Strategy,

@@ -1,9 +1,7 @@
 //! Continuing a run in a fresh invocation: the function invokes itself
 //! asynchronously with a continuation payload.
 
-use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::InvocationType;
-use dms_refresh_core::aws::classify;
+use dms_refresh_core::aws::invoke_async;
 use dms_refresh_core::events::{CONTINUATION_KEY, Continuation};
 use dms_refresh_core::ports::{Continuer, FailureKind, PortError};
 
@@ -30,15 +28,7 @@ impl Continuer for SelfInvoke<'_> {
                 "the invocation context names no function ARN to continue in",
             ));
         }
-        self.client
-            .invoke()
-            .function_name(self.function_arn)
-            .invocation_type(InvocationType::Event)
-            .payload(Blob::new(payload(continuation)?))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify("Invoke", e))
+        invoke_async(self.client, self.function_arn, payload(continuation)?).await
     }
 }
 
@@ -46,6 +36,7 @@ impl Continuer for SelfInvoke<'_> {
 mod tests {
     use super::*;
     use aws_sdk_lambda::operation::invoke::InvokeOutput;
+    use aws_sdk_lambda::types::InvocationType;
     use aws_smithy_mocks::{mock, mock_client};
 
     const ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:dms-refresh-post-processor";

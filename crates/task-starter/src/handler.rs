@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use dms_refresh_core::config::Config;
 use dms_refresh_core::ports::{
-    Endpoints, Notifier, ReplicationSlots, ReplicationTasks, ScheduleRule,
+    Endpoints, FailureKind, Notifier, PortError, ReplicationSlots, ReplicationTasks, RequestRecord,
+    RequestRecorder, ScheduleRule,
 };
 use dms_refresh_core::starter::{
     MoveSummary, StarterError, StarterPorts, Trigger, announce_move, announce_stop_at, move_group,
@@ -13,33 +14,38 @@ use dms_refresh_core::starter::{
 };
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 /// How long a `stop-at` waits for the tasks it stopped to be stopped, so
 /// that it can resume them in the same invocation (the function has 60 s).
 const STOP_WAIT: Duration = Duration::from_secs(40);
 const STOP_POLL: Duration = Duration::from_secs(5);
+/// How long the hand-over of a request to the post-processor may take.
+const RECORD_WAIT: Duration = Duration::from_secs(5);
 
 /// Everything built once at init and shared by every invocation.
 #[derive(Debug)]
-pub struct Deps<D, R, N, S> {
+pub struct Deps<D, R, N, S, Rec> {
     pub config: Config,
     pub dms: D,
     pub rules: R,
     pub notifier: N,
     /// The source's replication slots, when a source secret is configured.
     pub slots: Option<S>,
+    /// The way to the ledger, when the post-processor is named.
+    pub recorder: Option<Rec>,
 }
 
-pub async fn handle<D, R, N, S>(
+pub async fn handle<D, R, N, S, Rec>(
     event: LambdaEvent<Value>,
-    deps: &Deps<D, R, N, S>,
+    deps: &Deps<D, R, N, S, Rec>,
 ) -> Result<Value, Diagnostic>
 where
     D: ReplicationTasks + Endpoints,
     R: ScheduleRule,
     N: Notifier,
     S: ReplicationSlots,
+    Rec: RequestRecorder,
 {
     let request_id = event.context.request_id.clone();
     let result = async {
@@ -50,10 +56,12 @@ where
             rules: &deps.rules,
             notifier: &deps.notifier,
         };
-        match &trigger {
+        let (kind, dry_run, mut answer) = match &trigger {
             Trigger::StopAt { dry_run, position } => {
-                return stop_at_in_rounds(&deps.config, &ports, position, *dry_run, &request_id)
-                    .await;
+                let answer =
+                    stop_at_in_rounds(&deps.config, &ports, position, *dry_run, &request_id)
+                        .await?;
+                (Some("stop-at"), *dry_run, answer)
             }
             Trigger::Move {
                 dry_run,
@@ -61,23 +69,81 @@ where
                 resume,
             } => {
                 let asked = (target_instance_arn.as_str(), *resume, *dry_run);
-                return move_in_rounds(&deps.config, &ports, asked, &request_id).await;
+                let answer = move_in_rounds(&deps.config, &ports, asked, &request_id).await?;
+                (Some("move"), *dry_run, answer)
             }
-            _ => {}
+            _ => {
+                let dry_run = matches!(trigger, Trigger::Operator { dry_run: true, .. });
+                let summary = start_checked(
+                    &deps.config,
+                    &ports,
+                    deps.slots.as_ref(),
+                    trigger,
+                    &request_id,
+                )
+                .await?;
+                info!(%request_id, tasks = summary.tasks.len(), "starter finished");
+                let kind = summary.cdc_start_check.is_some().then_some("cdc-start");
+                let answer =
+                    serde_json::to_value(&summary).unwrap_or_else(|e| Value::String(e.to_string()));
+                (kind, dry_run, answer)
+            }
+        };
+        if let (Some(kind), false) = (kind, dry_run) {
+            keep_on_record(deps.recorder.as_ref(), &request_id, kind, &mut answer).await;
         }
-        let summary = start_checked(
-            &deps.config,
-            &ports,
-            deps.slots.as_ref(),
-            trigger,
-            &request_id,
-        )
-        .await?;
-        info!(%request_id, tasks = summary.tasks.len(), "starter finished");
-        Ok(serde_json::to_value(&summary).unwrap_or_else(|e| Value::String(e.to_string())))
+        Ok(answer)
     }
     .await;
     result.map_err(|err| diagnostic(&request_id, &err))
+}
+
+/// Hand an operator request that changed something, with its answer, to
+/// the post-processor for the ledger; the answer's `ledger` says how that
+/// went. A failed hand-over is logged, not returned: the request is done,
+/// and the notification has it on record.
+async fn keep_on_record<Rec: RequestRecorder>(
+    recorder: Option<&Rec>,
+    request_id: &str,
+    kind: &str,
+    answer: &mut Value,
+) {
+    let Some(recorder) = recorder else {
+        set_ledger(
+            answer,
+            "no post-processor named: on record in the notifications only",
+        );
+        return;
+    };
+    let record = RequestRecord {
+        request_id: request_id.to_owned(),
+        kind: kind.to_owned(),
+        outcome: answer.clone(),
+    };
+    // An asynchronous invocation is accepted at once; a hand-over that hangs
+    // must not use up the request's own time.
+    let handed = tokio::time::timeout(RECORD_WAIT, recorder.record(&record))
+        .await
+        .unwrap_or_else(|_| {
+            Err(PortError::new(
+                "Invoke",
+                FailureKind::Transient,
+                format!("no answer within {} s", RECORD_WAIT.as_secs()),
+            ))
+        });
+    match handed {
+        Ok(()) => set_ledger(answer, "sent to the post-processor for the ledger"),
+        Err(e) => {
+            warn!(%request_id, error = %e, "the request could not be handed over for the ledger");
+            set_ledger(answer, &format!("not recorded in the ledger: {e}"));
+        }
+    }
+}
+
+fn set_ledger(answer: &mut Value, note: &str) {
+    if let Some(object) = answer.as_object_mut() {
+        object.insert("ledger".into(), note.into());
+    }
 }
 
 /// One pass of a request that runs in rounds (boxed: the pass futures are

@@ -2,4 +2,5 @@
 //! start from an LSN needs.
 
 pub mod handler;
+pub mod recorder;
 pub mod source_slots;

@@ -7,6 +7,7 @@ use dms_refresh_core::aws::{
 use dms_refresh_core::config::Config;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use task_starter::handler;
+use task_starter::recorder::InvokeRecorder;
 use task_starter::source_slots::SourceSlots;
 
 #[tokio::main(flavor = "current_thread")]
@@ -28,6 +29,10 @@ async fn main() -> Result<(), Error> {
         rules: EventBridgeClient::new(aws_sdk_eventbridge::Client::new(&sdk)),
         notifier: SnsClient::new(aws_sdk_sns::Client::new(&sdk)),
         slots,
+        recorder: InvokeRecorder::from_lookup(
+            |k| std::env::var(k).ok(),
+            || aws_sdk_lambda::Client::new(&sdk),
+        ),
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         handler::handle(event, &deps)

@@ -540,6 +540,25 @@ impl ScheduleRule for EventBridgeClient {
     }
 }
 
+/// Invoke `function` asynchronously (`InvocationType` `Event`) with
+/// `payload`: Lambda queues it, retries it, and dead-letters what still
+/// fails, so the caller does not wait for it.
+pub async fn invoke_async(
+    client: &aws_sdk_lambda::Client,
+    function: &str,
+    payload: Vec<u8>,
+) -> Result<(), PortError> {
+    client
+        .invoke()
+        .function_name(function)
+        .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+        .payload(aws_sdk_lambda::primitives::Blob::new(payload))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| classify("Invoke", e))
+}
+
 /// SNS through `aws-sdk-sns`.
 #[derive(Debug, Clone)]
 pub struct SnsClient {

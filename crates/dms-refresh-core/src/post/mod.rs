@@ -8,6 +8,7 @@
 
 mod announce;
 mod follow_move;
+mod record_request;
 mod settle;
 mod success_message;
 #[cfg(test)]
@@ -266,6 +267,12 @@ where
             let report = crate::reconcile::reconcile(config, ports, info).await?;
             let mut summary = PostSummary::of_records(Vec::new());
             summary.reconcile = Some(report);
+            return Ok(summary);
+        }
+        Invocation::Operation(Operation::RecordRequest(request)) => {
+            let answer = ports.record_request(config, info, &request).await?;
+            let mut summary = PostSummary::of_records(Vec::new());
+            summary.operation = Some(answer);
             return Ok(summary);
         }
         Invocation::Operation(Operation::Rollback { dry_run }) => {

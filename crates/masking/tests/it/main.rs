@@ -21,6 +21,7 @@ mod places_fixture;
 mod publish;
 mod readme_grants;
 mod remask;
+mod requests;
 mod resume;
 mod rewrite;
 mod strategies;

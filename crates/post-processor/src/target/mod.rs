@@ -18,7 +18,7 @@ use std::time::SystemTime;
 use dms_refresh_core::memory::{MemoryLedger, NoHooks};
 use dms_refresh_core::ports::{
     Begin, Endpoints, HookError, HookReport, LedgerOutcome, LedgerState, Outgoing,
-    PostRefreshHooks, RunContext, RunLedger, Secrets,
+    PostRefreshHooks, RequestRecord, RunContext, RunLedger, Secrets,
 };
 use serde_json::Value;
 
@@ -114,6 +114,17 @@ impl<E: Endpoints, S: Secrets> RunLedger for TargetHooks<E, S> {
         match self {
             Self::None(ledger) => ledger.mark_sent(run, message).await,
             Self::Database(db) => db.mark_sent(run, message).await,
+        }
+    }
+
+    async fn record_request(
+        &self,
+        run: &RunContext,
+        request: &RequestRecord,
+    ) -> Result<bool, HookError> {
+        match self {
+            Self::None(ledger) => ledger.record_request(run, request).await,
+            Self::Database(db) => db.record_request(run, request).await,
         }
     }
 }

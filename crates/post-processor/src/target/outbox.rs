@@ -1,13 +1,33 @@
 //! The run ledger's state and the outbox, on the target database: the
 //! messages a run owes to operators are kept beside its ledger row, under
-//! this database's ledger prefix.
+//! this database's ledger prefix, and the operator requests beside them.
 
-use dms_refresh_core::ports::{Endpoints, HookError, LedgerState, Outgoing, RunContext, Secrets};
+use dms_refresh_core::ports::{
+    Endpoints, HookError, LedgerState, Outgoing, RequestRecord, RunContext, Secrets,
+};
 use masking::{OutboxMessage, RunState};
 
 use super::database::{DatabaseHooks, hook_error};
 
 impl<E: Endpoints, S: Secrets> DatabaseHooks<E, S> {
+    /// Keep an operator request beside the runs of the group's target.
+    pub(super) async fn record_request(
+        &self,
+        run: &RunContext,
+        request: &RequestRecord,
+    ) -> Result<bool, HookError> {
+        let (target, _) = self.target(run).await?;
+        let kept = masking::RequestRecord {
+            request_id: request.request_id.clone(),
+            operation: request.kind.clone(),
+            outcome: request.outcome.to_string(),
+        };
+        target
+            .record_request(&kept)
+            .await
+            .map_err(|e| hook_error(&e))
+    }
+
     pub(super) async fn state(&self, run: &RunContext) -> Result<Option<LedgerState>, HookError> {
         let (target, id) = self.target(run).await?;
         let status = target.status(&id).await.map_err(|e| hook_error(&e))?;
