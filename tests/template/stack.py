@@ -68,6 +68,7 @@ STARTER_ACTIONS = {
     "events:TagResource",
     "events:UntagResource",
     "sns:Publish",
+    "lambda:InvokeFunction",
 }
 POST_PROCESSOR_ACTIONS = {
     "logs:CreateLogStream",
@@ -372,6 +373,7 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
             "SOURCE_DB_SECRET_ARN": params["SourceDbSecretArn"],
             "SOURCE_DB_TLS_MODE": params["DbTlsMode"],
             "MOVE_TARGET_INSTANCE_ARNS": params["MoveTargetInstanceArns"],
+            "POST_PROCESSOR_FUNCTION_NAME": post_name,
         },
         "post-processor": {
             **common_env,
@@ -495,6 +497,7 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
             "events:TagResource": [rule["Arn"]],
             "events:UntagResource": [rule["Arn"]],
             "sns:Publish": [notif_topic] if has_topic else None,
+            "lambda:InvokeFunction": [post["FunctionArn"]],
             "secretsmanager:GetSecretValue": [params["SourceDbSecretArn"]] if has_source else None,
             "kms:Decrypt": [params["SecretsKmsKeyArn"]] if params["SecretsKmsKeyArn"] and has_source else None,
             **{action: sorted(
