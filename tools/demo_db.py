@@ -156,6 +156,21 @@ def developer_denied(engine: str, database: str, place: str) -> str | None:
     return None
 
 
+def recorded_requests(engine: str, database: str, operation: str) -> list[str]:
+    """The outcomes (JSON text) of the operator requests of kind `operation` kept in the
+    ledger's control schema (a database of its own on MariaDB, a schema of the demo
+    database on PostgreSQL), oldest first; none before the first is kept."""
+    sql = (f"SELECT outcome FROM dms_refresh_control.requests WHERE operation = '{operation}' "
+           "ORDER BY recorded_at_ms;")
+    try:
+        out = _run(engine, sql, database if engine == "postgres" else None)
+    except RuntimeError as e:
+        if "requests" in str(e) and ("doesn't exist" in str(e) or "does not exist" in str(e)):
+            return []
+        raise
+    return [line for line in out.strip().splitlines() if line]
+
+
 def secret(engine: str, name: str = DEFAULT_NAME) -> dict:
     dms_engine, port, user = ENGINES[engine]
     return {"engine": dms_engine, "host": "127.0.0.1", "port": port, "username": user,

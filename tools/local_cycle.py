@@ -374,18 +374,20 @@ def run(args: argparse.Namespace) -> int:
     for note in notifications():
         show("notification", note.get("Subject"))
 
-    stop_at_two_tasks(aws, target_arn)
+    stop_at_two_tasks(aws, target_arn, post, args)
 
     print("\nOK: the refresh cycle ran locally.", flush=True)
     return 0
 
 
-def stop_at_two_tasks(aws: Emulator, target_arn: str) -> None:
+def stop_at_two_tasks(aws: Emulator, target_arn: str, post: Function, args: argparse.Namespace) -> None:
     """Seed 001: two CDC tasks share the tables of one source; a stop-at
     stops both after the same source commit. The emulator keeps no stop
     position and never stops a task at a commit time, so the cycle shows the
     starter's part: each running task stopped, resumed with the position,
-    and the position recorded on the rule for the post-processor."""
+    and the position recorded on the rule for the post-processor. The
+    starter hands the request to the post-processor (Lambda Invoke, here
+    cargo lambda's), which keeps it in the ledger on the target database."""
     step("12. Seed 001: stop-at on a two-task CDC group (data migration, one-time mode)")
     dms = aws.client("dms")
     rule = "dms-refresh-demo-cdc"
@@ -414,7 +416,11 @@ def stop_at_two_tasks(aws: Emulator, target_arn: str) -> None:
         "REFRESH_TYPE": "cdc",
         "SCHEDULE_MODE": "one-time",
         **aws.env,
+        # cargo lambda watch serves its one function under the name "_".
+        "POST_PROCESSOR_FUNCTION_NAME": "_",
+        "AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{post.port}",
     }, label="task-starter-cdc")
+    kept_before = len(demo_db.recorded_requests(args.engine, args.database, "stop-at"))
     request = json.loads((ROOT / "events" / "task-starter" / "operator-stop-at.json").read_text())
     dry_file = LOGS / f"operator-stop-at-dry-run-{os.getpid()}.json"
     dry_file.write_text(json.dumps({**request, "dry_run": True}))
@@ -431,6 +437,11 @@ def stop_at_two_tasks(aws: Emulator, target_arn: str) -> None:
     if tags.get("dms-refresh:stop-at") != answer["position"]:
         raise StepFailed(f"the stop position is not recorded on the rule: {tags}")
     show("rule tag dms-refresh:stop-at", tags["dms-refresh:stop-at"])
+    show("ledger", answer.get("ledger"))
+    kept = demo_db.recorded_requests(args.engine, args.database, "stop-at")
+    if len(kept) != kept_before + 1 or answer["position"] not in kept[-1]:
+        raise StepFailed(f"the stop-at is not kept in the ledger on the target: {kept[-1:]}")
+    show("ledger row (requests)", f"stop-at, {json.loads(kept[-1])['position']}")
     show("next", "when both tasks stop with STOPPED_AT_COMMIT_TIME there, the post-processor finds the "
                  "target consistent and runs the cutover hooks (the emulator cannot stop at a commit time)")
 

@@ -331,6 +331,7 @@ async fn the_local_cycle_runs_end_to_end(engine: &str) {
         "developer, after night 2: live: 2000 customers",
         "\"rolled_back\": true",
         "rule tag dms-refresh:stop-at: commit_time:2026-11-21T15:30:00",
+        "ledger row (requests): stop-at, commit_time:2026-11-21T15:30:00",
         "OK: the refresh cycle ran locally.",
     ] {
         assert!(
