@@ -140,18 +140,18 @@ where
             alerts: Vec::new(),
         };
         let mut failure = None;
-        if tasks.iter().all(|t| t.start_date_epoch.is_none()) {
-            "never-run".clone_into(&mut report.group);
-            "the group has never run; nothing to reconcile".clone_into(&mut report.decision);
-        } else if let Some(record) = self.recorded_move(config).await? {
+        if let Some(record) = self.recorded_move(config).await? {
             // The stops of a move are not a run's end; a lost end-of-move
-            // event is made up for here.
+            // event is made up for here (also for a group that never ran).
             "moving".clone_into(&mut report.group);
             report.decision = format!(
                 "a move to {} is recorded; followed, not settled",
                 record.target_instance_arn
             );
             report.action = Some(self.follow_move(config, &tasks, &record).await?);
+        } else if tasks.iter().all(|t| t.start_date_epoch.is_none()) {
+            "never-run".clone_into(&mut report.group);
+            "the group has never run; nothing to reconcile".clone_into(&mut report.decision);
         } else {
             let run = settle_context(tasks.clone(), info);
             report.run_id = Some(run.run_id.clone());

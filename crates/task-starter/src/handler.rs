@@ -236,7 +236,7 @@ where
     let next = match rounds.last() {
         _ if dry_run => Value::Null,
         Some(last) if last.end.is_some() => Value::Null,
-        Some(_) if settled => "DMS is moving the tasks; the post-processor reports the end (send the same request again to see where it stands)".into(),
+        Some(_) if settled => "DMS is moving the tasks; the post-processor reports the end (the same request with \"dry_run\": true shows where it stands)".into(),
         _ => "some tasks are still stopping, or DMS refused a move: send the same request again".into(),
     };
     Ok(json!({

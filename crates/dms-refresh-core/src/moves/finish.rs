@@ -69,7 +69,7 @@ where
         }
         MoveProgress::Done => {
             if record.resume {
-                resume(config, dms, tasks, &mut end).await;
+                resume(config, dms, tasks, &mut end).await?;
             }
             rules.set_move_record(rule, None).await?;
             info!(target = %record.target_instance_arn, resumed = ?end.resumed, "move finished");
@@ -80,12 +80,14 @@ where
 }
 
 /// Resume each stopped CDC task; a task already running counts as resumed.
+/// A refusal that a retry may get past (throttling) is returned, so that the
+/// record stays and the next event or sweep resumes what is left.
 async fn resume<D: ReplicationTasks>(
     config: &Config,
     dms: &D,
     tasks: &[TaskInfo],
     end: &mut MoveEnd,
-) {
+) -> Result<(), PortError> {
     for task in tasks {
         let kind = task.migration_type.unwrap_or(config.refresh_type);
         if !kind.has_cdc() || task.status != TaskStatus::Stopped {
@@ -103,6 +105,7 @@ async fn resume<D: ReplicationTasks>(
                 info!(task = %task.arn, error = %e, "resume refused; the task was set going already");
                 end.resumed.push(task.identifier.clone());
             }
+            Err(e) if e.is_retryable() => return Err(e),
             Err(e) => {
                 warn!(task = %task.arn, error = %e, "resume after the move failed");
                 end.resume_failures
@@ -110,6 +113,7 @@ async fn resume<D: ReplicationTasks>(
             }
         }
     }
+    Ok(())
 }
 
 fn done_alert(end: &MoveEnd) -> Alert {
@@ -162,8 +166,9 @@ fn failed_alert(end: &MoveEnd) -> Alert {
              request again (a failed-move task can be moved again); (2) start the task on its \
              old instance with {{\"operation\": \"start\", \"start_type\": \
              \"resume-processing\", \"force\": true}}; (3) if it cannot resume, start CDC from \
-             the checkpoint with {{\"operation\": \"start\", \"cdc_start_position\": \
-             \"<checkpoint>\", \"force\": true}} (a CDC-only task). Until then the nightly \
+             its checkpoint with {{\"operation\": \"start\", \"cdc_start_position\": \
+             \"<checkpoint>\", \"force\": true}} (a group of one CDC-only task: the \
+             position applies to every task of the group, and each has its own checkpoint). Until then the nightly \
              refresh is held; \"force\" goes past the move and forgets it.",
             end.target_instance_arn
         ),

@@ -403,12 +403,21 @@ where
     ) -> Result<RecordAction, PostError> {
         let label = task_label(&event.task);
         // DMS may tell the end of a move by an event of its own: followed
-        // when a move is recorded.
-        if event.kind == EventKind::Other
-            && let Some(record) = self.recorded_move(config).await?
-        {
-            let tasks = describe_group(config, self.dms).await?;
-            return self.follow_move(config, &tasks, &record).await;
+        // when a move of the group is recorded. Reading the record must not
+        // fail an event that was only logged before.
+        let ours = match &event.task {
+            TaskRef::Arn(arn) => config.task_arns.contains(arn),
+            TaskRef::Identifier(_) => true,
+        };
+        if event.kind == EventKind::Other && ours {
+            match self.recorded_move(config).await {
+                Ok(Some(record)) => {
+                    let tasks = describe_group(config, self.dms).await?;
+                    return self.follow_move(config, &tasks, &record).await;
+                }
+                Ok(None) => {}
+                Err(e) => warn!(error = %e, "the move record could not be read; event logged only"),
+            }
         }
         if matches!(event.kind, EventKind::Started | EventKind::Other) {
             info!(message_id = %event.message_id, task = label, kind = ?event.kind,

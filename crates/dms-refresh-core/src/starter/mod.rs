@@ -236,9 +236,6 @@ where
         let managed = config.manages_rule().is_some();
         summary.rule = Some(acquire(ports.rules, rule, &owner, managed).await?);
         ports.rules.set_intended_stop(&rule.name, stop_at).await?;
-        if forced_past_move(&summary.trigger) {
-            ports.rules.set_move_record(&rule.name, None).await?;
-        }
     }
 
     // 4. Start (or report) each task.
@@ -257,6 +254,22 @@ where
 
     if !blockers.is_empty() {
         alert_blocked(config, ports.notifier, &summary, &blockers).await;
+    }
+    if let Some(reason) = &move_held {
+        alert_held(config, ports.notifier, &summary, reason).await;
+    }
+    // A forced start goes past a recorded move: forgotten once the tasks
+    // started, so that its checkpoints stay on record if the start fails.
+    let started = summary
+        .tasks
+        .iter()
+        .any(|t| t.action == TaskAction::Started);
+    if let (Some(rule), true, true) = (
+        &rule,
+        started && failures.is_empty(),
+        forced_past_move(&summary.trigger),
+    ) {
+        ports.rules.set_move_record(&rule.name, None).await?;
     }
     if failures.is_empty() {
         return Ok(summary);
@@ -285,6 +298,28 @@ async fn held_by_move<R: ScheduleRule>(
             m.target_instance_arn
         )
     }))
+}
+
+/// A start the schedule (or the console) asked for was held by a move: said
+/// each time, so that the nightly refresh is not skipped silently.
+async fn alert_held<N: Notifier>(
+    config: &Config,
+    notifier: &N,
+    summary: &StartSummary,
+    reason: &str,
+) {
+    if matches!(
+        summary.trigger,
+        Trigger::Operator { .. } | Trigger::StopAt { .. }
+    ) {
+        return;
+    }
+    let alert = Alert {
+        subject: "dms-refresh: refresh held by a move".into(),
+        summary: format!("The refresh did not start: {reason}."),
+        details: serde_json::json!({ "run": summary }),
+    };
+    publish_if_configured(notifier, config, &alert).await;
 }
 
 fn forced_past_move(trigger: &Trigger) -> bool {

@@ -13,7 +13,7 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use super::{StarterError, StarterPorts, describe_group, stop_at::stop_one};
-use crate::config::Config;
+use crate::config::{Config, RefreshType};
 use crate::moves::{MoveEnd, MoveRecord, MoveStep, TaskMove, finish_if_over, plan};
 use crate::notify::{Alert, publish_if_configured};
 use crate::ports::{Notifier, ReplicationTasks, ScheduleRule};
@@ -66,6 +66,54 @@ fn check_allowed<'c>(config: &'c Config, target: &str) -> Result<&'c str, Starte
     })
 }
 
+/// A running full load is not moved: the stop would leave a partial copy
+/// on the target (unmasked, in place) for as long as the move lasts.
+fn refuse_during_a_load(config: &Config, tasks: &[TaskInfo]) -> Result<(), StarterError> {
+    let loading: Vec<String> = tasks
+        .iter()
+        .filter(|t| t.status.is_starting_or_running())
+        .filter(|t| {
+            let kind = t.migration_type.unwrap_or(config.refresh_type);
+            kind != RefreshType::Cdc && t.full_load_progress_percent.unwrap_or(0) < 100
+        })
+        .map(|t| t.identifier.clone())
+        .collect();
+    if loading.is_empty() {
+        return Ok(());
+    }
+    Err(StarterError::MoveRefused(format!(
+        "{} still loading: a move would stop the full load and leave a partial copy on the \
+         target; move the group when the load has finished",
+        loading.join(", ")
+    )))
+}
+
+/// The record this request works under: the one under way for the same
+/// instance, else a new one (keeping the checkpoints of an earlier attempt).
+fn record_for(
+    existing: Option<MoveRecord>,
+    steps: &[TaskMove],
+    target: &str,
+    resume: bool,
+) -> Result<MoveRecord, StarterError> {
+    let mut record = match existing {
+        Some(r) if r.target_instance_arn == target => r,
+        Some(r) if steps.iter().any(|s| s.step == MoveStep::Moving) => {
+            return Err(StarterError::MoveRefused(format!(
+                "a move to {} is under way; wait for it to end",
+                r.target_instance_arn
+            )));
+        }
+        Some(r) => MoveRecord {
+            target_instance_arn: target.to_owned(),
+            ..r
+        },
+        None => MoveRecord::new(target, resume),
+    };
+    record.resume = resume;
+    Ok(record)
+}
+
 /// One pass of a `move` request.
 pub async fn move_group<D, R, N>(
     config: &Config,
@@ -82,22 +130,11 @@ where
     let rule = check_allowed(config, target)?;
     let tasks = describe_group(config, ports.dms).await?;
     let steps = plan(&tasks, target).map_err(StarterError::MoveRefused)?;
+    refuse_during_a_load(config, &tasks)?;
     let existing = ports.rules.move_record(rule).await?;
-    let mut record = match existing {
-        Some(r) if r.target_instance_arn == target => r,
-        Some(r) if steps.iter().any(|s| s.step == MoveStep::Moving) => {
-            return Err(StarterError::MoveRefused(format!(
-                "a move to {} is under way; wait for it to end",
-                r.target_instance_arn
-            )));
-        }
-        Some(r) => MoveRecord {
-            target_instance_arn: target.to_owned(),
-            ..r
-        },
-        None => MoveRecord::new(target, resume),
-    };
-    record.resume = resume;
+    let recorded = existing.is_some();
+    let mut record = record_for(existing, &steps, target, resume)?;
+    let all_moved = steps.iter().all(|t| t.step == MoveStep::Moved);
     let mut summary = MoveSummary {
         target_instance_arn: target.to_owned(),
         resume,
@@ -113,22 +150,55 @@ where
         summary.checkpoints = preview(&tasks, &record);
         return Ok(summary);
     }
-    if summary.tasks.iter().all(|t| t.step == MoveStep::Moved) {
-        let tasks_ports = (ports.dms, ports.rules, ports.notifier);
-        summary.end = finish_if_over(config, tasks_ports, &tasks, &record).await?;
+    if all_moved {
+        // A recorded move whose last event was lost ends here. Without a
+        // record the move ended before: nothing is resumed or announced again.
+        if recorded {
+            let tasks_ports = (ports.dms, ports.rules, ports.notifier);
+            summary.end = finish_if_over(config, tasks_ports, &tasks, &record).await?;
+        }
         summary.checkpoints = record.kept_for(&tasks);
         return Ok(summary);
     }
     ports.rules.set_move_record(rule, Some(&record)).await?;
-    for (task, planned) in tasks.iter().zip(&summary.tasks) {
-        if planned.step == MoveStep::Stop {
-            stop_one(ports.dms, task).await?;
-        }
-    }
+    stop_running(ports, rule, (&tasks, &summary.tasks), recorded).await?;
     let now = describe_group(config, ports.dms).await?;
     move_stopped(ports, rule, &now, &mut record, &mut summary).await?;
     summary.checkpoints = record.kept_for(&now);
     Ok(summary)
+}
+
+/// Stop the running tasks. When the first stop fails, a record this request
+/// made is taken back: nothing was stopped, and it would hold the nightly
+/// start for nothing.
+async fn stop_running<D, R, N>(
+    ports: &StarterPorts<'_, D, R, N>,
+    rule: &str,
+    (tasks, steps): (&[TaskInfo], &[TaskMove]),
+    recorded: bool,
+) -> Result<(), StarterError>
+where
+    D: ReplicationTasks,
+    R: ScheduleRule,
+    N: Notifier,
+{
+    let mut stopped = 0;
+    for (task, planned) in tasks.iter().zip(steps) {
+        if planned.step != MoveStep::Stop {
+            continue;
+        }
+        if let Err(e) = stop_one(ports.dms, task).await {
+            if stopped == 0
+                && !recorded
+                && let Err(undo) = ports.rules.set_move_record(rule, None).await
+            {
+                warn!(error = %undo, "the move record could not be taken back");
+            }
+            return Err(e);
+        }
+        stopped += 1;
+    }
+    Ok(())
 }
 
 /// Keep the checkpoint of every task ready to move, then move them.

@@ -119,6 +119,15 @@ where
 {
     let tasks = describe_group(config, ports.dms).await?;
     let steps = plan(config, &tasks, position).map_err(StarterError::StopAtRefused)?;
+    // The resume would be held by the move, leaving the tasks stopped.
+    if let Some(rule) = config.rule_name.as_deref()
+        && let Some(moving) = ports.rules.move_record(rule).await?
+    {
+        return Err(StarterError::StopAtRefused(format!(
+            "a move to {} is recorded; send the stop-at when the move has ended",
+            moving.target_instance_arn
+        )));
+    }
     let mut summary = StopAtSummary {
         position: position.to_owned(),
         dry_run,

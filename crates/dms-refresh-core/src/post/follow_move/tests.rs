@@ -125,3 +125,26 @@ async fn the_reconciler_follows_a_recorded_move() {
     assert!(w.hooks.runs.lock().unwrap().is_empty());
     assert_eq!(w.rules.move_of(RULE), None);
 }
+
+/// A resume DMS throttles is retried by the next event or sweep: the
+/// record stays until every CDC task is resumed.
+#[tokio::test]
+async fn a_throttled_resume_keeps_the_move_for_a_retry() {
+    let w = moving_world(NEW_INSTANCE, TaskStatus::Stopped, true);
+    w.dms.fail_next_start(
+        A,
+        crate::ports::FailureKind::Transient,
+        "ThrottlingException: Rate exceeded",
+    );
+    let err = w.deliver(FINISHED).await.unwrap_err();
+    assert_eq!(err.error_type(), "AwsTransientError");
+    assert!(w.rules.move_of(RULE).is_some());
+    assert!(w.notifier.messages().is_empty());
+    let retry = w.deliver(FINISHED).await.unwrap();
+    assert!(
+        matches!(action(&retry), RecordAction::Move { .. }),
+        "{retry:?}"
+    );
+    assert_eq!(w.dms.starts().len(), 1);
+    assert_eq!(w.rules.move_of(RULE), None);
+}

@@ -250,3 +250,104 @@ async fn a_recorded_move_holds_ordinary_starts_until_forced() {
     assert_eq!(w.dms.starts().len(), 2);
     assert_eq!(w.rules.move_of(RULE), None);
 }
+
+/// Sent again after the move ended (no record on the rule): nothing is
+/// resumed or announced a second time.
+#[tokio::test]
+async fn a_move_sent_again_after_its_end_only_reports() {
+    let moved = |arn| {
+        let mut t = cdc(arn, TaskStatus::Stopped, None);
+        t.replication_instance_arn = Some(NEW_INSTANCE.into());
+        t
+    };
+    let w = World::new(vec![moved(A), moved(B)]);
+    let again = w.send(false).await.unwrap();
+    assert_eq!(steps(&again), [MoveStep::Moved, MoveStep::Moved]);
+    assert!(again.end.is_none() && again.is_settled(), "{again:?}");
+    assert!(
+        w.dms.starts().is_empty(),
+        "no resume outside a recorded move"
+    );
+    assert!(w.notifier.messages().is_empty());
+}
+
+/// A stop-at during a move would stop the tasks and have its resume held:
+/// refused before anything is stopped.
+#[tokio::test]
+async fn a_recorded_move_refuses_a_stop_at() {
+    let w = World::new(vec![
+        cdc(A, TaskStatus::Running, None),
+        cdc(B, TaskStatus::Running, None),
+    ]);
+    w.rules
+        .set_move_record(RULE, Some(&MoveRecord::new(NEW_INSTANCE, true)))
+        .await
+        .unwrap();
+    let err = super::super::stop_at(
+        &config(),
+        &w.ports(),
+        "commit_time:2026-11-21T15:30:00",
+        false,
+        "req-1",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "StopAtRefused");
+    assert!(err.to_string().contains("a move to"), "{err}");
+    assert!(w.dms.stops().is_empty());
+}
+
+/// A running full load is not moved: the stop would leave a partial copy.
+#[tokio::test]
+async fn a_running_full_load_is_not_moved() {
+    let mut loading = cdc(A, TaskStatus::Running, None);
+    loading.full_load_progress_percent = Some(40);
+    let w = World::new(vec![loading, cdc(B, TaskStatus::Stopped, None)]);
+    let err = w.send(false).await.unwrap_err();
+    assert_eq!(err.error_type(), "MoveRefused");
+    assert!(err.to_string().contains("A still loading"), "{err}");
+    assert!(w.dms.stops().is_empty() && w.rules.move_of(RULE).is_none());
+}
+
+/// A scheduled start held by a move says so; a forced start that DMS
+/// refuses keeps the move (and its checkpoints) on record.
+#[tokio::test]
+async fn a_held_nightly_start_is_alerted_and_a_failed_forced_start_keeps_the_move() {
+    let w = World::new(vec![
+        cdc(A, TaskStatus::Stopped, None),
+        cdc(B, TaskStatus::Stopped, None),
+    ]);
+    let mut record = MoveRecord::new(NEW_INSTANCE, false);
+    record.keep_checkpoint(A, CHECKPOINT_A);
+    w.rules.set_move_record(RULE, Some(&record)).await.unwrap();
+    let scheduled = super::super::Trigger::Schedule {
+        event_id: Some("e1".into()),
+        rule_arns: Vec::new(),
+        time: None,
+    };
+    super::super::start_refresh(&config(), &w.ports(), scheduled, "req-1")
+        .await
+        .unwrap();
+    let subjects: Vec<String> = w.notifier.messages().into_iter().map(|m| m.1).collect();
+    assert_eq!(subjects, ["dms-refresh: refresh held by a move"]);
+
+    w.dms
+        .fail_next_start(B, crate::ports::FailureKind::Permanent, "AccessDeniedFault");
+    let forced = super::super::Trigger::Operator {
+        dry_run: false,
+        start_type: None,
+        allow_partial: false,
+        force: true,
+        cdc_start: None,
+    };
+    let err = super::super::start_refresh(&config(), &w.ports(), forced, "req-2")
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "StartFailed");
+    assert_eq!(
+        w.rules
+            .move_of(RULE)
+            .and_then(|r| r.checkpoint_of(A).map(str::to_owned)),
+        Some(CHECKPOINT_A.to_owned())
+    );
+}
