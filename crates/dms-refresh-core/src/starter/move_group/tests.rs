@@ -60,6 +60,26 @@ impl World {
     }
 }
 
+/// The nightly schedule's invocation.
+fn scheduled() -> super::super::Trigger {
+    super::super::Trigger::Schedule {
+        event_id: Some("e1".into()),
+        rule_arns: Vec::new(),
+        time: None,
+    }
+}
+
+/// An operator's start with `"force": true`.
+fn forced() -> super::super::Trigger {
+    super::super::Trigger::Operator {
+        dry_run: false,
+        start_type: None,
+        allow_partial: false,
+        force: true,
+        cdc_start: None,
+    }
+}
+
 fn steps(summary: &MoveSummary) -> Vec<MoveStep> {
     summary.tasks.iter().map(|t| t.step).collect()
 }
@@ -226,25 +246,13 @@ async fn a_recorded_move_holds_ordinary_starts_until_forced() {
         .set_move_record(RULE, Some(&MoveRecord::new(NEW_INSTANCE, false)))
         .await
         .unwrap();
-    let scheduled = super::super::Trigger::Schedule {
-        event_id: Some("e1".into()),
-        rule_arns: Vec::new(),
-        time: None,
-    };
-    let held = super::super::start_refresh(&config(), &w.ports(), scheduled, "req-1")
+    let held = super::super::start_refresh(&config(), &w.ports(), scheduled(), "req-1")
         .await
         .unwrap();
     assert!(w.dms.starts().is_empty(), "{held:?}");
     let reason = held.tasks[0].reason.as_deref().unwrap_or_default();
     assert!(reason.contains("a move to"), "{held:?}");
-    let forced = super::super::Trigger::Operator {
-        dry_run: false,
-        start_type: None,
-        allow_partial: false,
-        force: true,
-        cdc_start: None,
-    };
-    super::super::start_refresh(&config(), &w.ports(), forced, "req-2")
+    super::super::start_refresh(&config(), &w.ports(), forced(), "req-2")
         .await
         .unwrap();
     assert_eq!(w.dms.starts().len(), 2);
@@ -320,12 +328,7 @@ async fn a_held_nightly_start_is_alerted_and_a_failed_forced_start_keeps_the_mov
     let mut record = MoveRecord::new(NEW_INSTANCE, false);
     record.keep_checkpoint(A, CHECKPOINT_A);
     w.rules.set_move_record(RULE, Some(&record)).await.unwrap();
-    let scheduled = super::super::Trigger::Schedule {
-        event_id: Some("e1".into()),
-        rule_arns: Vec::new(),
-        time: None,
-    };
-    super::super::start_refresh(&config(), &w.ports(), scheduled, "req-1")
+    super::super::start_refresh(&config(), &w.ports(), scheduled(), "req-1")
         .await
         .unwrap();
     let subjects: Vec<String> = w.notifier.messages().into_iter().map(|m| m.1).collect();
@@ -333,14 +336,7 @@ async fn a_held_nightly_start_is_alerted_and_a_failed_forced_start_keeps_the_mov
 
     w.dms
         .fail_next_start(B, crate::ports::FailureKind::Permanent, "AccessDeniedFault");
-    let forced = super::super::Trigger::Operator {
-        dry_run: false,
-        start_type: None,
-        allow_partial: false,
-        force: true,
-        cdc_start: None,
-    };
-    let err = super::super::start_refresh(&config(), &w.ports(), forced, "req-2")
+    let err = super::super::start_refresh(&config(), &w.ports(), forced(), "req-2")
         .await
         .unwrap_err();
     assert_eq!(err.error_type(), "StartFailed");
