@@ -27,6 +27,14 @@ impl Starter {
         }
     }
 
+    fn ports(&self) -> StarterPorts<'_, DmsClient, EventBridgeClient, SnsClient> {
+        StarterPorts {
+            dms: &self.dms,
+            rules: &self.rules,
+            notifier: &self.sns,
+        }
+    }
+
     async fn invoke(&self, config: &Config, event: &str) -> Result<StartSummary, StarterError> {
         self.invoke_as(config, event, &unique("request")).await
     }
@@ -39,12 +47,7 @@ impl Starter {
     ) -> Result<StartSummary, StarterError> {
         let payload: serde_json::Value = serde_json::from_str(event).unwrap();
         let trigger = parse_trigger(&payload)?;
-        let ports = StarterPorts {
-            dms: &self.dms,
-            rules: &self.rules,
-            notifier: &self.sns,
-        };
-        start_refresh(config, &ports, trigger, request_id).await
+        start_refresh(config, &self.ports(), trigger, request_id).await
     }
 }
 
@@ -309,11 +312,7 @@ async fn start_from(
     request: serde_json::Value,
 ) -> Result<StartSummary, StarterError> {
     let starter = Starter::new(moto);
-    let ports = StarterPorts {
-        dms: &starter.dms,
-        rules: &starter.rules,
-        notifier: &starter.sns,
-    };
+    let ports = starter.ports();
     let trigger = parse_trigger(&request)?;
     start_checked(config, &ports, Some(slots), trigger, &unique("request")).await
 }
@@ -421,11 +420,7 @@ async fn stop_at_stops_and_resumes_a_running_cdc_group_and_records_the_position(
     let (arns, env) = running_cdc_group(&moto, &rule, "oracle", ["cdc-parent", "cdc-child"]).await;
     let config = config_from(&env);
     let starter = Starter::new(&moto);
-    let ports = StarterPorts {
-        dms: &starter.dms,
-        rules: &starter.rules,
-        notifier: &starter.sns,
-    };
+    let ports = starter.ports();
     let Trigger::StopAt { position, .. } =
         parse_trigger(&serde_json::from_str(STOP_AT).unwrap()).unwrap()
     else {
@@ -501,11 +496,7 @@ async fn a_move_stops_the_group_and_records_it_before_calling_move_replication_t
     env.push(("MOVE_TARGET_INSTANCE_ARNS".into(), target.clone()));
     let config = config_from(&env);
     let starter = Starter::new(&moto);
-    let ports = StarterPorts {
-        dms: &starter.dms,
-        rules: &starter.rules,
-        notifier: &starter.sns,
-    };
+    let ports = starter.ports();
 
     let dry = move_group(&config, &ports, &target, true, true)
         .await

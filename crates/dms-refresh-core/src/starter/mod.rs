@@ -206,8 +206,8 @@ where
     }
 
     // 2. All or nothing: a task that cannot start means none is started. A
-    //    rule that refuses every start blocks nothing worth an alert, nor
-    //    does a move under way (the move has its own messages).
+    //    rule that refuses every start blocks nothing worth an alert; a
+    //    move under way is alerted on its own (`alert_held`).
     let move_held = held_by_move(ports.rules, rule.as_ref(), &trigger).await?;
     let blockers = match (rule.as_ref().map(|r| &r.access), &move_held) {
         (Some(RuleAccess::Refuse { reason }), _) | (_, Some(reason)) => {
