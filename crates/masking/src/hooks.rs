@@ -35,11 +35,16 @@ struct Reach<'a> {
     d: Dialect,
     default_schema: Option<String>,
     scope: &'a HookScope,
+    /// Leave the control schema out (catalog-wide checks of a cutover).
+    skip_control: bool,
 }
 
 impl Reach<'_> {
     /// Whether `t` is in the scope and in `tables` (all tables when `None`).
     fn covers(&self, t: &TableRef, tables: &Option<Vec<String>>) -> bool {
+        if self.skip_control && t.schema == self.scope.control {
+            return false;
+        }
         if let Some(enter) = &self.scope.enter
             && &t.schema != enter
         {
@@ -163,6 +168,7 @@ async fn hook_body(
         d,
         default_schema,
         scope,
+        skip_control: false,
     };
     match &h.kind {
         HookKind::Sql { statements } => {
@@ -217,6 +223,15 @@ pub(crate) async fn sync_owned_sequences(
     conn: &mut Conn,
     keep: impl Fn(&TableRef) -> bool,
 ) -> Result<usize, sqlx::Error> {
+    Ok(sync_owned_sequences_listed(conn, keep).await?.len())
+}
+
+/// [`sync_owned_sequences`], returning each sequence set with the value
+/// its next `nextval` hands out.
+pub(crate) async fn sync_owned_sequences_listed(
+    conn: &mut Conn,
+    keep: impl Fn(&TableRef) -> bool,
+) -> Result<Vec<(TableRef, i64)>, sqlx::Error> {
     let d = conn.dialect();
     let rows = conn
         .rows(
@@ -231,7 +246,7 @@ pub(crate) async fn sync_owned_sequences(
             &[],
         )
         .await?;
-    let mut n = 0;
+    let mut set = Vec::new();
     for r in rows {
         let cell = |i: usize| r.get(i).and_then(Val::text).unwrap_or_default();
         let seq = TableRef {
@@ -247,14 +262,19 @@ pub(crate) async fn sync_owned_sequences(
         }
         let col = quote_ident(d, &cell(4));
         let seq_lit = quote_literal(d, &seq.quoted(d));
-        conn.raw(&format!(
-            "SELECT setval({seq_lit}::regclass, COALESCE((SELECT MAX({col}) FROM {}) + 1, (SELECT seqstart FROM pg_sequence WHERE seqrelid = {seq_lit}::regclass)), false)",
-            t.quoted(d)
-        ))
-        .await?;
-        n += 1;
+        let value = conn
+            .scalar_i64(
+                &format!(
+                    "SELECT setval({seq_lit}::regclass, COALESCE((SELECT MAX({col}) FROM {}) + 1, (SELECT seqstart FROM pg_sequence WHERE seqrelid = {seq_lit}::regclass)), false)",
+                    t.quoted(d)
+                ),
+                &[],
+            )
+            .await?
+            .unwrap_or_default();
+        set.push((seq, value));
     }
-    Ok(n)
+    Ok(set)
 }
 
 async fn enable_pg_triggers(
@@ -332,17 +352,77 @@ async fn enable_foreign_keys(
     reach: &Reach<'_>,
     tables: &Option<Vec<String>>,
 ) -> Result<Result<String, Vec<String>>, sqlx::Error> {
+    let validated = restore_constraint_checks(conn, reach, tables).await?;
+    let (checked, orphans) = count_orphans(conn, reach, tables).await?;
+    if !orphans.is_empty() {
+        return Ok(Err(orphans));
+    }
+    Ok(Ok(format!(
+        "{validated} constraint(s) validated, {checked} foreign key(s) resolve"
+    )))
+}
+
+/// The checks of [`enable_foreign_keys`] over every schema but the control
+/// one (on MySQL, the connection's database when it has one), orphans
+/// first: a NOT VALID constraint is only validated once nothing dangles,
+/// so orphans come back as a list rather than as the first failed VALIDATE.
+pub(crate) async fn check_foreign_keys_outside_control(
+    conn: &mut Conn,
+    control: &str,
+) -> Result<Result<String, Vec<String>>, sqlx::Error> {
     let d = conn.dialect();
-    let validated = match d {
+    let scope = HookScope {
+        enter: match d {
+            Dialect::MySql => current_schema(conn).await?,
+            Dialect::Postgres => None,
+        },
+        alias: None,
+        control: control.to_string(),
+    };
+    let reach = Reach {
+        d,
+        default_schema: None,
+        scope: &scope,
+        skip_control: true,
+    };
+    let (checked, orphans) = count_orphans(conn, &reach, &None).await?;
+    if !orphans.is_empty() {
+        return Ok(Err(orphans));
+    }
+    let validated = restore_constraint_checks(conn, &reach, &None).await?;
+    Ok(Ok(format!(
+        "{validated} constraint(s) validated, {checked} foreign key(s) resolve"
+    )))
+}
+
+/// Turn foreign-key enforcement back on for the session and, on
+/// PostgreSQL, validate the NOT VALID constraints reached. Returns how
+/// many were validated.
+async fn restore_constraint_checks(
+    conn: &mut Conn,
+    reach: &Reach<'_>,
+    tables: &Option<Vec<String>>,
+) -> Result<usize, sqlx::Error> {
+    match conn.dialect() {
         Dialect::MySql => {
             conn.raw("SET FOREIGN_KEY_CHECKS = 1").await?;
-            0
+            Ok(0)
         }
         Dialect::Postgres => {
             conn.raw("RESET session_replication_role").await?;
-            validate_pg_constraints(conn, reach, tables).await?
+            validate_pg_constraints(conn, reach, tables).await
         }
-    };
+    }
+}
+
+/// How many reached foreign keys were checked, and one line per foreign key
+/// with rows pointing at no parent.
+async fn count_orphans(
+    conn: &mut Conn,
+    reach: &Reach<'_>,
+    tables: &Option<Vec<String>>,
+) -> Result<(usize, Vec<String>), sqlx::Error> {
+    let d = conn.dialect();
     let mut orphans = Vec::new();
     let mut checked = 0;
     for fk in foreign_keys(conn).await? {
@@ -358,10 +438,5 @@ async fn enable_foreign_keys(
             orphans.push(format!("{} {}: {n} orphan row(s)", fk.child, fk.name));
         }
     }
-    if !orphans.is_empty() {
-        return Ok(Err(orphans));
-    }
-    Ok(Ok(format!(
-        "{validated} constraint(s) validated, {checked} foreign key(s) resolve"
-    )))
+    Ok((checked, orphans))
 }

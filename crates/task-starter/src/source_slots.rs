@@ -4,32 +4,23 @@
 //! that nothing is consumed (seed 003 warns that `..._get_changes` would
 //! consume changes DMS still needs).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use dms_refresh_core::cdc_start::{Lsn, SlotView};
 use dms_refresh_core::ports::{FailureKind, PortError, ReplicationSlots, Secrets};
+use masking::source_db::SourceDb;
+pub use masking::source_db::vars;
 use masking::{DbCredentials, Dialect, TlsMode};
 use sqlx::postgres::PgConnection;
 use sqlx::{ConnectOptions, Connection};
 
-/// Environment variables of the source database (all optional).
-pub mod vars {
-    pub const SECRET_ARN: &str = "SOURCE_DB_SECRET_ARN";
-    pub const TLS_MODE: &str = "SOURCE_DB_TLS_MODE";
-    pub const TLS_CA_PATH: &str = "SOURCE_DB_TLS_CA_PATH";
-}
-
-/// Where the rules layer puts the RDS CA bundle.
-const DEFAULT_CA_PATH: &str = "/opt/rds-ca-bundle.pem";
 const OP: &str = "ReadReplicationSlot";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Reads slots through a connection made from the source secret, one per check.
 #[derive(Debug)]
 pub struct SourceSlots<S> {
-    secret_arn: String,
-    tls: TlsMode,
+    source: SourceDb,
     secrets: S,
 }
 
@@ -39,30 +30,7 @@ impl<S: Secrets> SourceSlots<S> {
         lookup: impl Fn(&str) -> Option<String>,
         secrets: S,
     ) -> Result<Option<Self>, String> {
-        let get = |k: &str| {
-            lookup(k)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let Some(secret_arn) = get(vars::SECRET_ARN) else {
-            return Ok(None);
-        };
-        let setting = get(vars::TLS_MODE);
-        let tls = TlsMode::from_setting(setting.as_deref(), || {
-            PathBuf::from(get(vars::TLS_CA_PATH).unwrap_or_else(|| DEFAULT_CA_PATH.to_owned()))
-        })
-        .ok_or_else(|| {
-            format!(
-                "{} has an invalid value {:?}: expected require, verify-full or disable",
-                vars::TLS_MODE,
-                setting.as_deref().unwrap_or_default()
-            )
-        })?;
-        Ok(Some(Self {
-            secret_arn,
-            tls,
-            secrets,
-        }))
+        Ok(SourceDb::from_lookup(lookup)?.map(|source| Self { source, secrets }))
     }
 }
 
@@ -172,10 +140,10 @@ pub async fn read_slot(
 
 impl<S: Secrets> ReplicationSlots for SourceSlots<S> {
     async fn slot(&self, slot_name: &str, from: Lsn) -> Result<Option<SlotView>, PortError> {
-        let secret = self.secrets.secret_string(&self.secret_arn).await?;
+        let secret = self.secrets.secret_string(&self.source.secret_arn).await?;
         let creds = DbCredentials::from_secret_json(&secret)
             .map_err(|e| failed(FailureKind::Permanent, format!("source secret: {e}")))?;
-        let mut conn = connect(&creds, &self.tls).await?;
+        let mut conn = connect(&creds, &self.source.tls).await?;
         let view = read_slot(&mut conn, slot_name, from).await;
         if let Err(e) = conn.close().await {
             tracing::warn!(error = %e, "closing the source connection failed");

@@ -10,6 +10,7 @@ mod chunk_keys;
 mod common;
 mod constraints;
 mod coverage;
+mod cutover;
 mod example;
 mod failures;
 mod hooks;
