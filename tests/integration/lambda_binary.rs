@@ -229,5 +229,14 @@ async fn post_processor_binary_finishes_the_run_from_the_sns_event() {
         .await
         .unwrap_err();
     assert!(err.contains("InvalidEvent"), "{err}");
+    // The cutover requests reach the cutover: refused for a data-refresh group.
+    let err = lambda
+        .invoke("post-processor/cutover-dry-run.json")
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains("CutoverRefused") && err.contains("REFRESH_INDICATOR=data-migration"),
+        "{err}"
+    );
     assert!(inbox.drain().await.is_empty());
 }

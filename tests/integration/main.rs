@@ -3,6 +3,8 @@
 //! Run through `bash scripts/test.sh`, which installs and starts what they need.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cutover_cycle;
+mod cutover_metrics;
 mod dashboard_metrics;
 mod databases;
 mod faults;

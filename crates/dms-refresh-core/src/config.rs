@@ -20,6 +20,7 @@ pub mod vars {
     pub const LOCK_ALERT_AFTER: &str = "LOCK_ALERT_AFTER_MINUTES";
     pub const EVENT_SUBSCRIPTION: &str = "DMS_EVENT_SUBSCRIPTION_NAME";
     pub const MOVE_TARGETS: &str = "MOVE_TARGET_INSTANCE_ARNS";
+    pub const RECORD_TRIGGERS: &str = "RECORD_TARGET_TRIGGERS";
 }
 
 /// How long the schedule rule may stay locked before the reconciler alerts,
@@ -182,6 +183,10 @@ pub struct Config {
     /// The replication instances a `move` request may move the group to
     /// (the IAM policy allows MoveReplicationTask to these only).
     pub move_targets: Vec<String>,
+    /// Before a load starts, have the post-processor disable the target's
+    /// enabled triggers and keep their names for the cutover
+    /// (data-migration only).
+    pub record_triggers_at_start: bool,
 }
 
 impl Config {
@@ -238,17 +243,19 @@ impl Config {
             .map(|pos| validate_cdc_stop_position(&pos, refresh_type).map(|()| pos))
             .transpose()?;
 
-        let reenable_rule_on_failure = match get(vars::REENABLE_ON_FAILURE).as_deref() {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    var: vars::REENABLE_ON_FAILURE,
-                    value: other.to_owned(),
-                    expected: "true or false".into(),
-                });
-            }
-        };
+        let reenable_rule_on_failure =
+            parse_flag(vars::REENABLE_ON_FAILURE, get(vars::REENABLE_ON_FAILURE))?;
+        let record_triggers_at_start =
+            parse_flag(vars::RECORD_TRIGGERS, get(vars::RECORD_TRIGGERS))?;
+        if record_triggers_at_start && indicator != RefreshIndicator::DataMigration {
+            return Err(ConfigError::Invalid {
+                var: vars::RECORD_TRIGGERS,
+                value: "true".into(),
+                expected: "false with data-refresh: the triggers of a masked copy are the \
+                           hooks' (enable_triggers)"
+                    .into(),
+            });
+        }
 
         let lock_alert_after_secs = parse_minutes(get(vars::LOCK_ALERT_AFTER))? * 60;
         let event_subscription_name = get(vars::EVENT_SUBSCRIPTION)
@@ -268,6 +275,7 @@ impl Config {
             lock_alert_after_secs,
             event_subscription_name,
             move_targets,
+            record_triggers_at_start,
         })
     }
 
@@ -277,6 +285,19 @@ impl Config {
             ScheduleMode::Schedule => self.rule_name.as_deref(),
             ScheduleMode::OneTime => None,
         }
+    }
+}
+
+/// `true` or `false`; unset is `false`.
+fn parse_flag(var: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
+    match value.as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ConfigError::Invalid {
+            var,
+            value: other.to_owned(),
+            expected: "true or false".into(),
+        }),
     }
 }
 
@@ -503,6 +524,23 @@ mod tests {
             cfg.event_subscription_name.as_deref(),
             Some("stack-dms-events")
         );
+    }
+
+    /// The trigger record before a load is a data-migration setting; a
+    /// data-refresh group is refused with the reason.
+    #[test]
+    fn the_trigger_record_is_for_data_migration_only() {
+        assert!(!with(&[]).unwrap().record_triggers_at_start);
+        let err = with(&[(vars::RECORD_TRIGGERS, "true")]).unwrap_err();
+        assert!(err.to_string().contains("RECORD_TARGET_TRIGGERS"), "{err}");
+        let migration = with(&[
+            (vars::INDICATOR, "data-migration"),
+            (vars::RECORD_TRIGGERS, "true"),
+        ])
+        .unwrap();
+        assert!(migration.record_triggers_at_start);
+        let bad = with(&[(vars::RECORD_TRIGGERS, "yes")]).unwrap_err();
+        assert!(bad.to_string().contains("true or false"), "{bad}");
     }
 
     #[test]

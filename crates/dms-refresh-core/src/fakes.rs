@@ -81,6 +81,8 @@ pub struct FakeDms {
     pub moves: Mutex<Vec<(String, String)>>,
     /// MoveReplicationTask refuses these tasks with this error.
     pub move_errors: Mutex<HashMap<String, PortError>>,
+    /// Data validation by task ARN; a task not here does not validate.
+    pub validations: Mutex<HashMap<String, crate::cutover::TaskValidation>>,
 }
 
 impl FakeDms {
@@ -772,6 +774,8 @@ pub struct FakeRecorder {
     pub records: Mutex<Vec<crate::ports::RequestRecord>>,
     /// Hand-overs fail (Lambda refuses) while set.
     pub fail: Mutex<bool>,
+    /// How many trigger records were asked for.
+    pub trigger_records: Mutex<usize>,
 }
 
 impl crate::ports::RequestRecorder for FakeRecorder {
@@ -785,5 +789,17 @@ impl crate::ports::RequestRecorder for FakeRecorder {
         }
         lock(&self.records).push(request.clone());
         Ok(())
+    }
+
+    async fn record_triggers(&self) -> Result<serde_json::Value, PortError> {
+        *lock(&self.trigger_records) += 1;
+        if *lock(&self.fail) {
+            return Err(PortError::new(
+                "Invoke",
+                FailureKind::Permanent,
+                "RecordTriggersFailed: the target database is not reachable",
+            ));
+        }
+        Ok(serde_json::json!({ "triggers": ["public.orders.audit"] }))
     }
 }

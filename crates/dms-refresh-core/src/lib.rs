@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod cdc_start;
 pub mod config;
+pub mod cutover;
 pub mod events;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;

@@ -330,6 +330,10 @@ pub struct RequestRecord {
 pub trait RequestRecorder: Sync {
     fn record(&self, request: &RequestRecord)
     -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Before a load starts: have the post-processor disable the target's
+    /// enabled triggers and keep their names for the cutover; its answer.
+    fn record_triggers(&self) -> impl Future<Output = Result<serde_json::Value, PortError>> + Send;
 }
 
 /// The record of runs that gives duplicate deliveries no effect, and the

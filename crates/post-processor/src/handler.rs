@@ -4,6 +4,9 @@
 use std::time::Duration;
 
 use dms_refresh_core::config::Config;
+use dms_refresh_core::cutover::{
+    CutoverPorts, CutoverTarget, DataValidation, SourceSequences, TaskMetrics, request_from,
+};
 use dms_refresh_core::events::parse_invocation;
 use dms_refresh_core::metrics::MetricsSink;
 use dms_refresh_core::ports::{
@@ -30,7 +33,7 @@ pub fn hooks_margin(deadline_ms: u64) -> Duration {
 
 /// Everything built once at init and shared by every invocation.
 #[derive(Debug)]
-pub struct Deps<D, R, N, T> {
+pub struct Deps<D, R, N, T, M, S> {
     pub config: Config,
     pub dms: D,
     pub rules: R,
@@ -39,23 +42,32 @@ pub struct Deps<D, R, N, T> {
     pub target: T,
     pub lambda: aws_sdk_lambda::Client,
     pub metrics: Box<dyn MetricsSink>,
+    /// DMS task metrics in CloudWatch, for a cutover's latency check.
+    pub task_metrics: M,
+    /// The source's sequences, when a source secret is configured.
+    pub source: Option<S>,
 }
 
-pub async fn handle<D, R, N, T>(
+pub async fn handle<D, R, N, T, M, S>(
     event: LambdaEvent<Value>,
-    deps: &Deps<D, R, N, T>,
+    deps: &Deps<D, R, N, T, M, S>,
 ) -> Result<Value, Diagnostic>
 where
-    D: ReplicationTasks,
+    D: ReplicationTasks + DataValidation,
     R: ScheduleRule,
     N: Notifier,
-    T: RunLedger + PostRefreshHooks,
+    T: RunLedger + PostRefreshHooks + CutoverTarget,
+    M: TaskMetrics,
+    S: SourceSequences,
 {
     let context = &event.context;
     let margin = hooks_margin(context.deadline);
     info!(request_id = %context.request_id, deadline_ms = context.deadline,
           hooks_margin_s = margin.as_secs_f64(), "post-processor invoked");
     let info = InvocationInfo::from_deadline_ms(&context.request_id, context.deadline, margin);
+    if let Some(request) = request_from(&event.payload) {
+        return cutover(deps, request, &info).await;
+    }
     let continuer = SelfInvoke {
         client: &deps.lambda,
         function_arn: &context.invoked_function_arn,
@@ -86,4 +98,44 @@ where
             })
         }
     }
+}
+
+/// A cutover or a trigger record: the answer, or a typed error whose
+/// message carries the steps so far.
+async fn cutover<D, R, N, T, M, S>(
+    deps: &Deps<D, R, N, T, M, S>,
+    request: Result<
+        dms_refresh_core::cutover::CutoverRequest,
+        dms_refresh_core::events::PayloadError,
+    >,
+    info: &InvocationInfo,
+) -> Result<Value, Diagnostic>
+where
+    D: ReplicationTasks + DataValidation,
+    R: ScheduleRule,
+    N: Notifier,
+    T: RunLedger + CutoverTarget,
+    M: TaskMetrics,
+    S: SourceSequences,
+{
+    let ports = CutoverPorts {
+        dms: &deps.dms,
+        rules: &deps.rules,
+        notifier: &deps.notifier,
+        ledger: &deps.target,
+        target: &deps.target,
+        metrics: &deps.task_metrics,
+        source: deps.source.as_ref(),
+    };
+    let result = match request {
+        Ok(request) => ports.handle(&deps.config, &request, info).await,
+        Err(e) => Err(e.into()),
+    };
+    result.map_err(|err| {
+        error!(request_id = %info.owner, error_type = err.error_type(), error = %err, "cutover request failed");
+        Diagnostic {
+            error_type: err.error_type().to_owned(),
+            error_message: err.to_string(),
+        }
+    })
 }

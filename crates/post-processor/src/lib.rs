@@ -5,4 +5,5 @@
 
 pub mod continuation;
 pub mod handler;
+pub mod source;
 pub mod target;

@@ -22,6 +22,8 @@ const STOP_WAIT: Duration = Duration::from_secs(40);
 const STOP_POLL: Duration = Duration::from_secs(5);
 /// How long the hand-over of a request to the post-processor may take.
 const RECORD_WAIT: Duration = Duration::from_secs(5);
+/// How long the post-processor may take to record the target's triggers.
+const TRIGGERS_WAIT: Duration = Duration::from_secs(20);
 
 /// Everything built once at init and shared by every invocation.
 #[derive(Debug)]
@@ -74,6 +76,7 @@ where
             }
             _ => {
                 let dry_run = matches!(trigger, Trigger::Operator { dry_run: true, .. });
+                let triggers = record_triggers(deps, dry_run).await?;
                 let summary = start_checked(
                     &deps.config,
                     &ports,
@@ -84,8 +87,11 @@ where
                 .await?;
                 info!(%request_id, tasks = summary.tasks.len(), "starter finished");
                 let kind = summary.cdc_start_check.is_some().then_some("cdc-start");
-                let answer =
+                let mut answer =
                     serde_json::to_value(&summary).unwrap_or_else(|e| Value::String(e.to_string()));
+                if let (Some(object), Some(triggers)) = (answer.as_object_mut(), triggers) {
+                    object.insert("target_triggers".into(), triggers);
+                }
                 (kind, dry_run, answer)
             }
         };
@@ -96,6 +102,52 @@ where
     }
     .await;
     result.map_err(|err| diagnostic(&request_id, &err))
+}
+
+/// With `RECORD_TARGET_TRIGGERS`, before a load: the post-processor
+/// disables the target's enabled triggers and keeps their names for the
+/// cutover. Nothing starts when that fails: the load would fire them, and
+/// the cutover could not tell which to re-enable.
+async fn record_triggers<D, R, N, S, Rec: RequestRecorder>(
+    deps: &Deps<D, R, N, S, Rec>,
+    dry_run: bool,
+) -> Result<Option<Value>, StarterError> {
+    if !deps.config.record_triggers_at_start {
+        return Ok(None);
+    }
+    if dry_run {
+        return Ok(Some(
+            "would be disabled and recorded by the post-processor before the load".into(),
+        ));
+    }
+    let Some(recorder) = deps.recorder.as_ref() else {
+        return Err(StarterError::Port(PortError::new(
+            "Invoke",
+            FailureKind::Permanent,
+            "RECORD_TARGET_TRIGGERS is set but no post-processor is named \
+             (POST_PROCESSOR_FUNCTION_NAME): nothing was started",
+        )));
+    };
+    let recorded = tokio::time::timeout(TRIGGERS_WAIT, recorder.record_triggers())
+        .await
+        .unwrap_or_else(|_| {
+            Err(PortError::new(
+                "Invoke",
+                FailureKind::Transient,
+                format!("no answer within {} s", TRIGGERS_WAIT.as_secs()),
+            ))
+        });
+    recorded.map(Some).map_err(|e| {
+        StarterError::Port(PortError::new(
+            e.operation,
+            e.kind,
+            format!(
+                "the target's triggers could not be recorded before the load, so nothing was \
+                 started: {}",
+                e.message
+            ),
+        ))
+    })
 }
 
 /// Hand an operator request that changed something, with its answer, to

@@ -3,7 +3,7 @@
 //! invocation: Lambda retries it, and its dead-letter queue keeps what
 //! still fails.
 
-use dms_refresh_core::aws::invoke_async;
+use dms_refresh_core::aws::{invoke_async, invoke_sync};
 use dms_refresh_core::ports::{FailureKind, PortError, RequestRecord, RequestRecorder};
 
 /// The post-processor's name, set by the template.
@@ -41,9 +41,19 @@ pub fn payload(request: &RequestRecord) -> Result<Vec<u8>, PortError> {
         .map_err(|e| PortError::new("Invoke", FailureKind::Permanent, e.to_string()))
 }
 
+/// `{"operation": "record-triggers"}`.
+pub const RECORD_TRIGGERS: &str = r#"{"operation": "record-triggers"}"#;
+
 impl RequestRecorder for InvokeRecorder {
     async fn record(&self, request: &RequestRecord) -> Result<(), PortError> {
         invoke_async(&self.client, &self.function_name, payload(request)?).await
+    }
+
+    /// A synchronous invocation: the load must not start before the
+    /// triggers are recorded and disabled.
+    async fn record_triggers(&self) -> Result<serde_json::Value, PortError> {
+        let body = RECORD_TRIGGERS.as_bytes().to_vec();
+        invoke_sync(&self.client, &self.function_name, body).await
     }
 }
 
@@ -89,5 +99,68 @@ mod tests {
         assert_eq!(rule.num_calls(), 1);
         let unnamed = InvokeRecorder::from_lookup(|_| Some(" ".into()), || unreachable!());
         assert!(unnamed.is_none());
+    }
+
+    fn recorder_with(rule: &aws_smithy_mocks::Rule) -> InvokeRecorder {
+        let client = mock_client!(aws_sdk_lambda, [rule]);
+        InvokeRecorder {
+            client,
+            function_name: "stack-post-processor".into(),
+        }
+    }
+
+    /// The trigger record waits for the post-processor's answer
+    /// (`InvocationType` `RequestResponse`, Lambda API reference, Invoke),
+    /// with a payload the post-processor reads as `record-triggers`.
+    #[tokio::test]
+    async fn the_trigger_record_waits_for_the_post_processors_answer() {
+        let rule = mock!(aws_sdk_lambda::Client::invoke)
+            .match_requests(|req| {
+                let body: serde_json::Value = req
+                    .payload()
+                    .and_then(|p| serde_json::from_slice(p.as_ref()).ok())
+                    .unwrap_or_default();
+                req.invocation_type() == Some(&InvocationType::RequestResponse)
+                    && matches!(
+                        dms_refresh_core::cutover::request_from(&body),
+                        Some(Ok(
+                            dms_refresh_core::cutover::CutoverRequest::RecordTriggers
+                        ))
+                    )
+            })
+            .then_output(|| {
+                InvokeOutput::builder()
+                    .status_code(200)
+                    .payload(aws_sdk_lambda::primitives::Blob::new(
+                        r#"{"triggers": ["public.orders.audit"]}"#,
+                    ))
+                    .build()
+            });
+        let answer = recorder_with(&rule).record_triggers().await.unwrap();
+        assert_eq!(answer["triggers"][0], "public.orders.audit");
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    /// A function error comes back as status 200 with `FunctionError` set
+    /// and the error document as the payload (Lambda API reference, Invoke:
+    /// `X-Amz-Function-Error`): a permanent failure naming the error.
+    #[tokio::test]
+    async fn a_function_error_is_a_permanent_failure_with_its_message() {
+        let rule = mock!(aws_sdk_lambda::Client::invoke).then_output(|| {
+            InvokeOutput::builder()
+                .status_code(200)
+                .function_error("Unhandled")
+                .payload(aws_sdk_lambda::primitives::Blob::new(
+                    r#"{"errorType": "RecordTriggersFailed", "errorMessage": "connection refused"}"#,
+                ))
+                .build()
+        });
+        let err = recorder_with(&rule).record_triggers().await.unwrap_err();
+        assert_eq!(err.kind, FailureKind::Permanent);
+        assert!(
+            err.message
+                .contains("RecordTriggersFailed connection refused"),
+            "{err}"
+        );
     }
 }

@@ -133,3 +133,97 @@ async fn a_failed_hand_over_is_said_in_the_answer_and_the_request_stands() {
         "{answer}"
     );
 }
+
+/// A group of stopped CDC tasks that records the target's triggers before
+/// every load (`RECORD_TARGET_TRIGGERS`).
+fn recording_triggers() -> Deps<FakeDms, FakeRules, FakeNotifier, FakeSlots, FakeRecorder> {
+    let mut deps = deps();
+    deps.config.record_triggers_at_start = true;
+    for arn in [A, B] {
+        deps.dms.set_status(arn, TaskStatus::Stopped);
+    }
+    deps
+}
+
+fn trigger_records(
+    deps: &Deps<FakeDms, FakeRules, FakeNotifier, FakeSlots, FakeRecorder>,
+) -> usize {
+    deps.recorder
+        .as_ref()
+        .map_or(0, |r| *r.trigger_records.lock().unwrap())
+}
+
+/// Seed 003: the triggers are disabled and recorded before the load, so
+/// that the cutover re-enables exactly those; a dry run only says so.
+#[tokio::test]
+async fn the_triggers_are_recorded_before_the_load_starts() {
+    let deps = recording_triggers();
+    let dry = send(
+        &deps,
+        json!({"operation": "start", "dry_run": true}),
+        "req-dry",
+    )
+    .await;
+    assert!(
+        dry["target_triggers"]
+            .as_str()
+            .unwrap()
+            .contains("would be disabled"),
+        "{dry}"
+    );
+    assert_eq!(trigger_records(&deps), 0);
+    assert!(deps.dms.starts().is_empty());
+
+    let answer = send(&deps, json!({"operation": "start"}), "req-1").await;
+    assert_eq!(trigger_records(&deps), 1);
+    assert_eq!(
+        answer["target_triggers"]["triggers"][0], "public.orders.audit",
+        "{answer}"
+    );
+    assert_eq!(deps.dms.starts().len(), 2);
+}
+
+/// Nothing starts when the triggers could not be recorded: the load would
+/// fire them, and the cutover could not tell which to re-enable.
+#[tokio::test]
+async fn no_load_starts_when_the_triggers_could_not_be_recorded() {
+    let deps = recording_triggers();
+    *deps.recorder.as_ref().unwrap().fail.lock().unwrap() = true;
+    let mut context = Context::default();
+    context.request_id = "req-1".into();
+    let err = handle(
+        LambdaEvent::new(json!({"operation": "start"}), context),
+        &deps,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.error_message
+            .contains("could not be recorded before the load, so nothing was started"),
+        "{}",
+        err.error_message
+    );
+    assert!(
+        err.error_message.contains("not reachable"),
+        "{}",
+        err.error_message
+    );
+    assert!(deps.dms.starts().is_empty());
+
+    let mut without = recording_triggers();
+    without.recorder = None;
+    let mut context = Context::default();
+    context.request_id = "req-2".into();
+    let err = handle(
+        LambdaEvent::new(json!({"operation": "start"}), context),
+        &without,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.error_message.contains("POST_PROCESSOR_FUNCTION_NAME"),
+        "{}",
+        err.error_message
+    );
+    assert!(without.dms.starts().is_empty());
+}

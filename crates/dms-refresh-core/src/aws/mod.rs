@@ -9,7 +9,11 @@ use std::fmt::Debug;
 use aws_sdk_databasemigration::types::{Filter, MigrationTypeValue, StartReplicationTaskTypeValue};
 use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
+mod data_validation;
 mod rule_lock;
+mod task_metrics;
+
+pub use task_metrics::CloudWatchClient;
 
 use crate::cdc_start::CdcStart;
 use crate::config::RefreshType;
@@ -543,6 +547,42 @@ impl ScheduleRule for EventBridgeClient {
 /// Invoke `function` asynchronously (`InvocationType` `Event`) with
 /// `payload`: Lambda queues it, retries it, and dead-letters what still
 /// fails, so the caller does not wait for it.
+/// Invoke `function` and wait for its answer (InvocationType
+/// `RequestResponse`). A function error (the answer's `FunctionError`) is
+/// permanent and carries the function's `errorType` and `errorMessage`.
+pub async fn invoke_sync(
+    client: &aws_sdk_lambda::Client,
+    function: &str,
+    payload: Vec<u8>,
+) -> Result<serde_json::Value, PortError> {
+    let out = client
+        .invoke()
+        .function_name(function)
+        .invocation_type(aws_sdk_lambda::types::InvocationType::RequestResponse)
+        .payload(aws_sdk_lambda::primitives::Blob::new(payload))
+        .send()
+        .await
+        .map_err(|e| classify("Invoke", e))?;
+    let answer: serde_json::Value = out
+        .payload()
+        .and_then(|p| serde_json::from_slice(p.as_ref()).ok())
+        .unwrap_or_default();
+    match out.function_error() {
+        None => Ok(answer),
+        Some(kind) => Err(PortError::new(
+            "Invoke",
+            FailureKind::Permanent,
+            format!(
+                "{function} answered {kind}: {} {}",
+                answer["errorType"].as_str().unwrap_or("(no errorType)"),
+                answer["errorMessage"]
+                    .as_str()
+                    .unwrap_or("(no errorMessage)")
+            ),
+        )),
+    }
+}
+
 pub async fn invoke_async(
     client: &aws_sdk_lambda::Client,
     function: &str,
@@ -585,6 +625,8 @@ impl Notifier for SnsClient {
     }
 }
 
+#[cfg(test)]
+mod cutover_tests;
 #[cfg(test)]
 mod move_tests;
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! database but the DMS task's target.
 
 mod config;
+mod cutover;
 mod database;
 mod guard;
 mod layout;
