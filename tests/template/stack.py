@@ -37,6 +37,8 @@ WILDCARD_ACTIONS = {
     "xray:PutTelemetryRecords",
     "ec2:DescribeNetworkInterfaces",
     "ec2:DescribeSubnets",
+    "cloudwatch:ListMetrics",
+    "cloudwatch:GetMetricData",
 }
 # Only with SubnetIds: the network interfaces Lambda manages for the post-processor.
 VPC_ENI_ACTIONS = {
@@ -79,6 +81,9 @@ POST_PROCESSOR_ACTIONS = {
     "dms:DescribeEndpoints",
     "dms:DescribeEventSubscriptions",
     "dms:StartReplicationTask",
+    "dms:DescribeTableStatistics",
+    "cloudwatch:ListMetrics",
+    "cloudwatch:GetMetricData",
     "events:DescribeRule",
     "events:EnableRule",
     "events:ListTagsForResource",
@@ -366,6 +371,7 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
         "RUST_LOG": params["LogLevel"],
     }
     has_source = bool(params["SourceDbSecretArn"])
+    is_migration = params["MigrationRefreshIndicator"] == "data-migration"
     starter_in_vpc = has_vpc and has_source
     expected_env = {
         "task-starter": {
@@ -374,6 +380,7 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
             "SOURCE_DB_TLS_MODE": params["DbTlsMode"],
             "MOVE_TARGET_INSTANCE_ARNS": params["MoveTargetInstanceArns"],
             "POST_PROCESSOR_FUNCTION_NAME": post_name,
+            "RECORD_TARGET_TRIGGERS": params["RecordTargetTriggers"],
         },
         "post-processor": {
             **common_env,
@@ -381,6 +388,8 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
             "MASKING_SALT_SECRET_ARN": params["MaskingSaltSecretArn"],
             "MASKING_RULES_PATH": f"/opt/{params['MaskingRulesFile']}",
             "DB_TLS_MODE": params["DbTlsMode"],
+            "SOURCE_DB_SECRET_ARN": params["SourceDbSecretArn"] if is_migration else "",
+            "SOURCE_DB_TLS_MODE": params["DbTlsMode"],
             "REENABLE_RULE_ON_FAILURE": params["ReenableRuleOnFailure"],
             "LOCK_ALERT_AFTER_MINUTES": str(params["LockAlertAfterMinutes"]),
             "PUBLISH_MODE": params["PublishMode"],
@@ -514,10 +523,16 @@ def wiring_problems(aws: Aws, prereq: Prerequisites, deployed: Deployed) -> list
             "events:TagResource": [rule["Arn"]],
             "events:UntagResource": [rule["Arn"]],
             "secretsmanager:GetSecretValue": sorted(
-                a for a in (params["TargetDbSecretArn"], params["MaskingSaltSecretArn"]) if a
-            ) if params["TargetDbSecretArn"] else None,
+                a for a in (
+                    params["TargetDbSecretArn"] or None,
+                    params["MaskingSaltSecretArn"] if params["TargetDbSecretArn"] else None,
+                    params["SourceDbSecretArn"] if is_migration else None,
+                ) if a
+            ) or None,
             "lambda:InvokeFunction": [post["FunctionArn"]],
             "dms:StartReplicationTask": sorted(w.prereq.task_arns) if params["MoveTargetInstanceArns"] else None,
+            # A cutover reads the validation of the group's tasks (data-migration only).
+            "dms:DescribeTableStatistics": sorted(w.prereq.task_arns) if is_migration else None,
             "sqs:SendMessage": [dlq_arn],
             "sns:Publish": [notif_topic] if has_topic else None,
             "kms:Decrypt": [params["SecretsKmsKeyArn"]] if params["SecretsKmsKeyArn"] else None,

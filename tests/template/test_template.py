@@ -66,6 +66,10 @@ SCENARIOS: dict[str, dict[str, str]] = {
         "ReenableRuleOnFailure": "true",
         "LogLevel": "debug,sqlx=warn",
         "LogRetentionInDays": "7",
+        # The load start records and disables the target's triggers for the cutover.
+        "RecordTargetTriggers": "true",
+        # The source is read for a CDC start's slot check and a cutover's sequences.
+        "SourceDbSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:shop-source-AbCdEf",
         # The group may be moved to an upgraded replication instance (seed 000).
         "MoveTargetInstanceArns": f"arn:aws:dms:{REGION}:{ACCOUNT_ID}:rep:upgraded-1,"
         f"arn:aws:dms:{REGION}:{ACCOUNT_ID}:rep:upgraded-2",
@@ -264,6 +268,7 @@ def test_rules_accept_exactly_the_table_of_modes(prerequisites: Prerequisites) -
         ({"LiveSchema": ""}, "RewriteNeedsLive"),
         ({"MigrationRefreshIndicator": "data-migration", "PublishMode": "rewrite"}, "MigrationIsInPlace"),
         ({"MigrationRefreshIndicator": "data-migration", "LiveSchema": "app"}, "MigrationIsInPlace"),
+        ({"RecordTargetTriggers": "true"}, "TriggerRecordIsForMigrations"),
     ],
 )
 def test_rules_reject_invalid_parameters(overrides: dict[str, str], rule: str, prerequisites: Prerequisites) -> None:
