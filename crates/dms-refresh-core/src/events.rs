@@ -138,7 +138,8 @@ pub fn parse_invocation(payload: &Value) -> Result<Invocation, PayloadError> {
             .map_err(|e| {
                 PayloadError(format!(
                     "operator request: {e}; the post-processor accepts {{\"operation\": \"reconcile\"}}, \
-                     {{\"operation\": \"rollback\"}} and the starter's {{\"operation\": \"record-request\"}}"
+                     {{\"operation\": \"rollback\"}}, {{\"operation\": \"cutover\"}} and the starter's \
+                     {{\"operation\": \"record-request\"}} and {{\"operation\": \"record-triggers\"}}"
                 ))
             });
     }
