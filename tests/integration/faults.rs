@@ -129,6 +129,7 @@ async fn ten_concurrent_starters_start_the_task_once() {
                 dms: dms.as_ref(),
                 rules: &rules,
                 notifier: &sns,
+                before_load: None,
             };
             start_refresh(&config, &ports, Trigger::Manual, &unique("request")).await
         });
@@ -389,6 +390,7 @@ async fn the_emulator_going_away_mid_start_fails_clearly_and_starts_once_after()
         dms: &dms,
         rules: &rules,
         notifier: &sns,
+        before_load: None,
     };
     let schedule = |id: &str| Trigger::Schedule {
         event_id: Some(id.to_owned()),

@@ -32,6 +32,7 @@ impl Starter {
             dms: &self.dms,
             rules: &self.rules,
             notifier: &self.sns,
+            before_load: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Translates the Lambda invocation into a domain call and the result into the
 //! JSON answer or a typed Lambda error.
 
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use dms_refresh_core::config::Config;
@@ -9,8 +10,8 @@ use dms_refresh_core::ports::{
     RequestRecorder, ScheduleRule,
 };
 use dms_refresh_core::starter::{
-    MoveSummary, StarterError, StarterPorts, Trigger, announce_move, announce_stop_at, move_group,
-    parse_trigger, start_checked, stop_at,
+    BeforeLoad, MoveSummary, StarterError, StarterPorts, Trigger, announce_move, announce_stop_at,
+    move_group, parse_trigger, start_checked, stop_at,
 };
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
@@ -53,10 +54,17 @@ where
     let result = async {
         let trigger = parse_trigger(&event.payload)?;
         info!(%request_id, trigger = ?trigger, "starter invoked");
+        let record = || -> Pin<Box<dyn Future<Output = Result<Value, PortError>> + Send + '_>> {
+            Box::pin(record_triggers(deps.recorder.as_ref()))
+        };
         let ports = StarterPorts {
             dms: &deps.dms,
             rules: &deps.rules,
             notifier: &deps.notifier,
+            before_load: deps
+                .config
+                .record_triggers_at_start
+                .then_some(&record as BeforeLoad<'_>),
         };
         let (kind, dry_run, mut answer) = match &trigger {
             Trigger::StopAt { dry_run, position } => {
@@ -76,7 +84,6 @@ where
             }
             _ => {
                 let dry_run = matches!(trigger, Trigger::Operator { dry_run: true, .. });
-                let triggers = record_triggers(deps, dry_run).await?;
                 let summary = start_checked(
                     &deps.config,
                     &ports,
@@ -87,11 +94,8 @@ where
                 .await?;
                 info!(%request_id, tasks = summary.tasks.len(), "starter finished");
                 let kind = summary.cdc_start_check.is_some().then_some("cdc-start");
-                let mut answer =
+                let answer =
                     serde_json::to_value(&summary).unwrap_or_else(|e| Value::String(e.to_string()));
-                if let (Some(object), Some(triggers)) = (answer.as_object_mut(), triggers) {
-                    object.insert("target_triggers".into(), triggers);
-                }
                 (kind, dry_run, answer)
             }
         };
@@ -108,46 +112,33 @@ where
 /// disables the target's enabled triggers and keeps their names for the
 /// cutover. Nothing starts when that fails: the load would fire them, and
 /// the cutover could not tell which to re-enable.
-async fn record_triggers<D, R, N, S, Rec: RequestRecorder>(
-    deps: &Deps<D, R, N, S, Rec>,
-    dry_run: bool,
-) -> Result<Option<Value>, StarterError> {
-    if !deps.config.record_triggers_at_start {
-        return Ok(None);
-    }
-    if dry_run {
-        return Ok(Some(
-            "would be disabled and recorded by the post-processor before the load".into(),
-        ));
-    }
-    let Some(recorder) = deps.recorder.as_ref() else {
-        return Err(StarterError::Port(PortError::new(
+async fn record_triggers<Rec: RequestRecorder>(recorder: Option<&Rec>) -> Result<Value, PortError> {
+    let failed = |kind, message: String| {
+        PortError::new(
             "Invoke",
-            FailureKind::Permanent,
-            "RECORD_TARGET_TRIGGERS is set but no post-processor is named \
-             (POST_PROCESSOR_FUNCTION_NAME): nothing was started",
-        )));
-    };
-    let recorded = tokio::time::timeout(TRIGGERS_WAIT, recorder.record_triggers())
-        .await
-        .unwrap_or_else(|_| {
-            Err(PortError::new(
-                "Invoke",
-                FailureKind::Transient,
-                format!("no answer within {} s", TRIGGERS_WAIT.as_secs()),
-            ))
-        });
-    recorded.map(Some).map_err(|e| {
-        StarterError::Port(PortError::new(
-            e.operation,
-            e.kind,
+            kind,
             format!(
                 "the target's triggers could not be recorded before the load, so nothing was \
-                 started: {}",
-                e.message
+                 started: {message}"
             ),
-        ))
-    })
+        )
+    };
+    let Some(recorder) = recorder else {
+        return Err(failed(
+            FailureKind::Permanent,
+            "RECORD_TARGET_TRIGGERS is set but no post-processor is named \
+             (POST_PROCESSOR_FUNCTION_NAME)"
+                .into(),
+        ));
+    };
+    match tokio::time::timeout(TRIGGERS_WAIT, recorder.record_triggers()).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(e)) => Err(failed(e.kind, e.message)),
+        Err(_) => Err(failed(
+            FailureKind::Transient,
+            format!("no answer within {} s", TRIGGERS_WAIT.as_secs()),
+        )),
+    }
 }
 
 /// Hand an operator request that changed something, with its answer, to

@@ -164,20 +164,14 @@ async fn the_triggers_are_recorded_before_the_load_starts() {
         "req-dry",
     )
     .await;
-    assert!(
-        dry["target_triggers"]
-            .as_str()
-            .unwrap()
-            .contains("would be disabled"),
-        "{dry}"
-    );
+    assert_eq!(dry["before_load"], "would run before the load", "{dry}");
     assert_eq!(trigger_records(&deps), 0);
     assert!(deps.dms.starts().is_empty());
 
     let answer = send(&deps, json!({"operation": "start"}), "req-1").await;
     assert_eq!(trigger_records(&deps), 1);
     assert_eq!(
-        answer["target_triggers"]["triggers"][0], "public.orders.audit",
+        answer["before_load"]["triggers"][0], "public.orders.audit",
         "{answer}"
     );
     assert_eq!(deps.dms.starts().len(), 2);
@@ -226,4 +220,17 @@ async fn no_load_starts_when_the_triggers_could_not_be_recorded() {
         err.error_message
     );
     assert!(without.dms.starts().is_empty());
+}
+
+/// A start that starts nothing (the tasks are running) records nothing:
+/// the triggers are only touched when a load is about to begin.
+#[tokio::test]
+async fn a_start_that_starts_nothing_leaves_the_triggers_alone() {
+    let mut deps = deps();
+    deps.config.record_triggers_at_start = true;
+    let answer = send(&deps, json!({"operation": "start"}), "req-1").await;
+    assert_eq!(answer["tasks"][0]["action"], "skipped", "{answer}");
+    assert!(answer.get("before_load").is_none(), "{answer}");
+    assert_eq!(trigger_records(&deps), 0);
+    assert!(deps.dms.starts().is_empty());
 }

@@ -253,6 +253,7 @@ mod tests {
             dms,
             rules,
             notifier,
+            before_load: None,
         };
         start_checked(&config(), &ports, slots, trigger, "req-1").await
     }

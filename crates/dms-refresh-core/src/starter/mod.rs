@@ -81,6 +81,9 @@ pub struct StartSummary {
     /// The source-side checks of a CDC start point, when one was asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cdc_start_check: Option<CdcStartCheck>,
+    /// What was done before the load (the target's triggers recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before_load: Option<serde_json::Value>,
 }
 
 /// Why a starter invocation failed.
@@ -129,12 +132,35 @@ impl StarterError {
     }
 }
 
+/// Work done once a start is decided and before the lock is taken and any
+/// task starts; its answer goes into [`StartSummary::before_load`], and its
+/// failure starts nothing. (The target's trigger record, see
+/// [`crate::cutover`].)
+pub type BeforeLoad<'a> = &'a (
+        dyn Fn() -> std::pin::Pin<
+    Box<dyn Future<Output = Result<serde_json::Value, PortError>> + Send + 'a>,
+> + Sync
+    );
+
 /// The dependencies the starter uses, borrowed for one invocation.
-#[derive(Debug)]
 pub struct StarterPorts<'a, D, R, N> {
     pub dms: &'a D,
     pub rules: &'a R,
     pub notifier: &'a N,
+    pub before_load: Option<BeforeLoad<'a>>,
+}
+
+impl<D: std::fmt::Debug, R: std::fmt::Debug, N: std::fmt::Debug> std::fmt::Debug
+    for StarterPorts<'_, D, R, N>
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StarterPorts")
+            .field("dms", self.dms)
+            .field("rules", self.rules)
+            .field("notifier", self.notifier)
+            .field("before_load", &self.before_load.is_some())
+            .finish()
+    }
 }
 
 /// The schedule rule as the starter found it.
@@ -226,12 +252,22 @@ where
         rule: None,
         tasks: Vec::new(),
         cdc_start_check: None,
+        before_load: None,
     };
 
-    // 3. Take the lock before starting, so that no second invocation starts a second run.
+    // 3. What must precede the load; its failure starts nothing. Then take
+    //    the lock before starting, so that no second invocation starts a
+    //    second run.
     let to_start = plan
         .iter()
         .any(|p| matches!(p.decision, StartDecision::Start(_)));
+    if let (Some(before), true) = (ports.before_load, to_start) {
+        summary.before_load = Some(if dry_run {
+            "would run before the load".into()
+        } else {
+            before().await?
+        });
+    }
     if let (Some(rule), true, false) = (&rule, to_start, dry_run) {
         let managed = config.manages_rule().is_some();
         summary.rule = Some(acquire(ports.rules, rule, &owner, managed).await?);

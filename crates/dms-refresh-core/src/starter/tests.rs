@@ -73,6 +73,7 @@ impl World {
             dms: &self.dms,
             rules: &self.rules,
             notifier: &self.notifier,
+            before_load: None,
         };
         start_refresh(config, &ports, trigger, request_id).await
     }

@@ -52,6 +52,7 @@ impl World {
             dms: &self.dms,
             rules: &self.rules,
             notifier: &self.notifier,
+            before_load: None,
         }
     }
 

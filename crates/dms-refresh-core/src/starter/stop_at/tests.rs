@@ -49,6 +49,7 @@ impl World {
             dms: &self.dms,
             rules: &self.rules,
             notifier: &self.notifier,
+            before_load: None,
         };
         stop_at(&config(), &ports, AT, dry_run, "req-1").await
     }
