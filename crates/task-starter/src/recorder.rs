@@ -157,6 +157,21 @@ mod tests {
         });
         let err = recorder_with(&rule).record_triggers().await.unwrap_err();
         assert_eq!(err.kind, FailureKind::Permanent);
+        // The post-processor names a retryable failure so: transient.
+        let retryable = mock!(aws_sdk_lambda::Client::invoke).then_output(|| {
+            InvokeOutput::builder()
+                .status_code(200)
+                .function_error("Unhandled")
+                .payload(aws_sdk_lambda::primitives::Blob::new(
+                    r#"{"errorType": "RecordTriggersRetryable", "errorMessage": "timed out"}"#,
+                ))
+                .build()
+        });
+        let transient = recorder_with(&retryable)
+            .record_triggers()
+            .await
+            .unwrap_err();
+        assert_eq!(transient.kind, FailureKind::Transient);
         assert!(
             err.message
                 .contains("RecordTriggersFailed connection refused"),

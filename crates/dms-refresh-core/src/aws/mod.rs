@@ -544,12 +544,11 @@ impl ScheduleRule for EventBridgeClient {
     }
 }
 
-/// Invoke `function` asynchronously (`InvocationType` `Event`) with
-/// `payload`: Lambda queues it, retries it, and dead-letters what still
-/// fails, so the caller does not wait for it.
 /// Invoke `function` and wait for its answer (InvocationType
-/// `RequestResponse`). A function error (the answer's `FunctionError`) is
-/// permanent and carries the function's `errorType` and `errorMessage`.
+/// `RequestResponse`). A function error (the answer's `FunctionError`)
+/// carries the function's `errorType` and `errorMessage`; it is transient
+/// when the `errorType` says so (`...Retryable`, `...Transient...`), else
+/// permanent.
 pub async fn invoke_sync(
     client: &aws_sdk_lambda::Client,
     function: &str,
@@ -567,11 +566,17 @@ pub async fn invoke_sync(
         .payload()
         .and_then(|p| serde_json::from_slice(p.as_ref()).ok())
         .unwrap_or_default();
+    let error_type = answer["errorType"].as_str().unwrap_or_default();
+    let retryable = error_type.contains("Retryable") || error_type.contains("Transient");
     match out.function_error() {
         None => Ok(answer),
         Some(kind) => Err(PortError::new(
             "Invoke",
-            FailureKind::Permanent,
+            if retryable {
+                FailureKind::Transient
+            } else {
+                FailureKind::Permanent
+            },
             format!(
                 "{function} answered {kind}: {} {}",
                 answer["errorType"].as_str().unwrap_or("(no errorType)"),
@@ -583,6 +588,9 @@ pub async fn invoke_sync(
     }
 }
 
+/// Invoke `function` asynchronously (`InvocationType` `Event`) with
+/// `payload`: Lambda queues it, retries it, and dead-letters what still
+/// fails, so the caller does not wait for it.
 pub async fn invoke_async(
     client: &aws_sdk_lambda::Client,
     function: &str,

@@ -83,8 +83,9 @@ pub async fn latency_zero<M: TaskMetrics>(
                 .await?;
             let Some(point) = latest else {
                 return Ok(Err(format!(
-                    "CloudWatch has no {} datapoint for {} in the {} minutes before it stopped: \
-                     nothing shows that every change was applied",
+                    "CloudWatch has no {} datapoint for {} in the {} minutes before it stopped \
+                     (one-minute datapoints are kept 15 days): nothing shows that every change \
+                     was applied",
                     metric.name(),
                     t.identifier,
                     LATENCY_WINDOW_SECS / 60.0

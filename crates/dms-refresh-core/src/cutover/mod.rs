@@ -114,7 +114,8 @@ impl CutoverError {
             Self::Port(_) => "AwsError",
             Self::Refused { .. } => "CutoverRefused",
             Self::Failed { .. } => "CutoverFailed",
-            Self::RecordTriggers(_) => "RecordTriggersFailed",
+            Self::RecordTriggers(e) if e.permanent => "RecordTriggersFailed",
+            Self::RecordTriggers(_) => "RecordTriggersRetryable",
         }
     }
 }
@@ -151,11 +152,31 @@ where
         config: &Config,
         info: &InvocationInfo,
     ) -> Result<Value, CutoverError> {
+        if config.indicator != RefreshIndicator::DataMigration {
+            return Err(CutoverError::RecordTriggers(HookError {
+                permanent: true,
+                verification_failed: false,
+                message: "the trigger record is for data-migration groups \
+                          (REFRESH_INDICATOR=data-migration); a data-refresh target's triggers \
+                          are its hooks'"
+                    .into(),
+            }));
+        }
         let group = self.group(config, info).await?;
-        self.target
+        let answer = self
+            .target
             .record_triggers(&group)
             .await
-            .map_err(CutoverError::RecordTriggers)
+            .map_err(CutoverError::RecordTriggers)?;
+        let record = RequestRecord {
+            request_id: info.owner.clone(),
+            kind: "record-triggers".into(),
+            outcome: answer.clone(),
+        };
+        if let Err(e) = self.ledger.record_request(&group, &record).await {
+            tracing::warn!(error = %e, "the trigger record is not kept in the ledger");
+        }
+        Ok(answer)
     }
 
     async fn group(&self, config: &Config, info: &InvocationInfo) -> Result<RunContext, PostError> {

@@ -118,9 +118,9 @@ impl CutoverReport {
             None => (
                 format!("dms-refresh: cutover done at {at}"),
                 format!(
-                    "The target is ready for the application: the group stopped consistently at \
-                     {at}, no change was waiting, sequences and triggers are set and the foreign \
-                     keys hold. Request {}.",
+                    "The group stopped consistently at {at}, no change was waiting and every \
+                     step ran (sequences, triggers, foreign keys: see the details for what each \
+                     did, e.g. sequences missing on the target or a no-op on MySQL). Request {}.",
                     self.request_id
                 ),
             ),

@@ -422,6 +422,25 @@ async fn record_triggers_keeps_what_a_load_start_disabled() {
         .unwrap();
     assert_eq!(answer["disabled"], json!(["public.refunds.audit"]));
     assert_eq!(answer["recorded"].as_array().unwrap().len(), 3);
+    let kept = w.ledger.inner.requests();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].kind, "record-triggers");
+
+    // A data-refresh target's triggers are its hooks': refused, untouched.
+    let refresh = World::in_mode("data-refresh");
+    refresh
+        .target
+        .enabled
+        .lock()
+        .unwrap()
+        .push("public.refunds.audit".into());
+    let err = refresh
+        .send(json!({"operation": "record-triggers"}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "RecordTriggersFailed");
+    assert!(err.to_string().contains("data-migration"), "{err}");
+    assert!(refresh.target.calls().is_empty());
 }
 
 /// Requests of this module are told apart from the post-processor's others,
