@@ -83,7 +83,9 @@ fn triggers_sql(state: &str) -> String {
 fn record_sql(record: &str) -> String {
     format!(
         "SELECT r.schema_name, r.table_name, r.trigger_name, r.mode, \
-         (t.oid IS NOT NULL)::int, COALESCE(t.tgparentid <> 0, false)::int AS clone \
+         (t.oid IS NOT NULL)::int, \
+         EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_trigger p ON p.tgrelid = i.inhparent \
+           AND p.tgname = t.tgname WHERE i.inhrelid = t.tgrelid)::int AS clone \
          FROM {record} r LEFT JOIN (pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
            JOIN pg_namespace n ON n.oid = c.relnamespace) \
          ON n.nspname = r.schema_name AND c.relname = r.table_name \
@@ -373,7 +375,24 @@ impl Target {
             method: FROM_SOURCE.into(),
             ..SequenceReport::default()
         };
+        // MySQL: the source's database may have another name than the
+        // target's; the tables are the connection's database's.
+        let here = match self.dialect {
+            Dialect::MySql => current_database(&mut conn).await?,
+            Dialect::Postgres => None,
+        };
         for v in values {
+            let renamed;
+            let v = match &here {
+                Some(db) => {
+                    renamed = SequenceValue {
+                        schema: db.clone(),
+                        ..v.clone()
+                    };
+                    &renamed
+                }
+                None => v,
+            };
             let label = format!("{}.{}", v.schema, v.name);
             let outcome = match self.dialect {
                 Dialect::Postgres => set_pg_sequence(&mut conn, v).await,
@@ -403,7 +422,7 @@ impl Target {
         }
         let mut conn = self.acquire().await?;
         let control = self.control_schema.as_str();
-        let set = hooks::sync_owned_sequences_listed(&mut conn, |t| t.schema != control)
+        let set = hooks::sync_owned_sequences_listed(&mut conn, |t| t.schema != control, true)
             .await
             .map_err(MaskError::db("setting the sequences to max+1"))?;
         Ok(SequenceReport {
@@ -538,4 +557,13 @@ async fn raise_auto_increment(conn: &mut Conn, v: &SequenceValue) -> Result<Outc
     ))
     .await?;
     Ok(Outcome::Set)
+}
+
+/// MySQL: the connection's database, if one is selected.
+async fn current_database(conn: &mut Conn) -> Result<Option<String>, MaskError> {
+    let rows = conn
+        .rows("SELECT DATABASE()", &[])
+        .await
+        .map_err(MaskError::db("reading the current database"))?;
+    Ok(rows.first().and_then(|r| r.first()).and_then(Val::text))
 }

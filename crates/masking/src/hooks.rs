@@ -223,14 +223,17 @@ pub(crate) async fn sync_owned_sequences(
     conn: &mut Conn,
     keep: impl Fn(&TableRef) -> bool,
 ) -> Result<usize, sqlx::Error> {
-    Ok(sync_owned_sequences_listed(conn, keep).await?.len())
+    Ok(sync_owned_sequences_listed(conn, keep, false).await?.len())
 }
 
 /// [`sync_owned_sequences`], returning each sequence set with the value
-/// its next `nextval` hands out.
+/// its next `nextval` hands out. `never_back`: a sequence already past
+/// max+1 keeps its own next value (a cutover sent again after the
+/// application wrote must not hand out used ids).
 pub(crate) async fn sync_owned_sequences_listed(
     conn: &mut Conn,
     keep: impl Fn(&TableRef) -> bool,
+    never_back: bool,
 ) -> Result<Vec<(TableRef, i64)>, sqlx::Error> {
     let d = conn.dialect();
     let rows = conn
@@ -262,12 +265,20 @@ pub(crate) async fn sync_owned_sequences_listed(
         }
         let col = quote_ident(d, &cell(4));
         let seq_lit = quote_literal(d, &seq.quoted(d));
+        let mut target = format!(
+            "COALESCE((SELECT MAX({col}) FROM {}) + 1, (SELECT seqstart FROM pg_sequence WHERE seqrelid = {seq_lit}::regclass))",
+            t.quoted(d)
+        );
+        if never_back {
+            target = format!(
+                "GREATEST({target}, (SELECT CASE WHEN q.is_called THEN q.last_value + p.seqincrement \
+                 ELSE q.last_value END FROM {} q, pg_sequence p WHERE p.seqrelid = {seq_lit}::regclass))",
+                seq.quoted(d)
+            );
+        }
         let value = conn
             .scalar_i64(
-                &format!(
-                    "SELECT setval({seq_lit}::regclass, COALESCE((SELECT MAX({col}) FROM {}) + 1, (SELECT seqstart FROM pg_sequence WHERE seqrelid = {seq_lit}::regclass)), false)",
-                    t.quoted(d)
-                ),
+                &format!("SELECT setval({seq_lit}::regclass, {target}, false)"),
                 &[],
             )
             .await?

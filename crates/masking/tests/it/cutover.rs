@@ -216,6 +216,14 @@ async fn postgres_sequences_to_max_plus_one() {
     assert_eq!(nextval(&db, "app.t_id_seq").await, 501);
     let ctl_seq = format!("{}.probe_id_seq", db.control);
     assert_eq!(nextval(&db, &ctl_seq).await, 1, "control schema untouched");
+    // Sent again after ids above max were handed out (and their rows
+    // deleted): the sequence is not moved back onto them.
+    for _ in 0..5 {
+        nextval(&db, "app.t_id_seq").await;
+    }
+    let again = db.target.set_sequences_to_max_plus_one().await.unwrap();
+    assert_eq!(again.set, strings(&["app.t_id_seq=507"]));
+    assert_eq!(nextval(&db, "app.t_id_seq").await, 507);
     db.cleanup().await;
 }
 
@@ -309,6 +317,16 @@ async fn mysql_auto_increment_and_trigger_notes() {
     }
     db.exec("INSERT INTO t (v) VALUES (3)").await;
     assert_eq!(db.count("SELECT MAX(id) FROM t").await, 101);
+    // The source's database may be named otherwise: the target's tables
+    // are those of the connection's database.
+    let renamed = db
+        .target
+        .set_sequences_from(&[value("shop_source", "t", 200)])
+        .await
+        .unwrap();
+    assert_eq!(renamed.set, [format!("{n}.t=200")]);
+    db.exec("INSERT INTO t (v) VALUES (4)").await;
+    assert_eq!(db.count("SELECT MAX(id) FROM t").await, 200);
     db.cleanup().await;
 }
 
