@@ -59,7 +59,7 @@ SCENARIOS: dict[str, dict[str, str]] = {
         "ScheduleOrOneTime": "one-time",
         "CdcStopPosition": "commit_time:2026-11-21T00:00:00",
         "MaskingSaltSecretArn": "",
-        "MaskingRulesFile": "cutover-hooks.toml",
+        "MaskingRulesFile": "cutover-request.toml",
         "CreateNotificationTopic": "false",
         "SecretsKmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         "DbTlsMode": "verify-full",
@@ -269,6 +269,15 @@ def test_rules_accept_exactly_the_table_of_modes(prerequisites: Prerequisites) -
         ({"MigrationRefreshIndicator": "data-migration", "PublishMode": "rewrite"}, "MigrationIsInPlace"),
         ({"MigrationRefreshIndicator": "data-migration", "LiveSchema": "app"}, "MigrationIsInPlace"),
         ({"RecordTargetTriggers": "true"}, "TriggerRecordIsForMigrations"),
+        (
+            {
+                "MigrationRefreshIndicator": "data-migration",
+                "MaskingSaltSecretArn": "",
+                "MaskingRulesFile": "cutover-hooks.toml",
+                "RecordTargetTriggers": "true",
+            },
+            "TriggerRecordNeedsItsCutover",
+        ),
     ],
 )
 def test_rules_reject_invalid_parameters(overrides: dict[str, str], rule: str, prerequisites: Prerequisites) -> None:
