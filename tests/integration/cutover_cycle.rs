@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use dms_refresh_core::aws::{DmsClient, SecretsClient};
 use dms_refresh_core::config::{Config, RefreshIndicator, RefreshType};
 use dms_refresh_core::cutover::fakes::FakeTaskMetrics;
-use dms_refresh_core::cutover::{CutoverError, CutoverPorts, CutoverRequest};
+use dms_refresh_core::cutover::{CutoverError, CutoverPorts, CutoverRequest, SourceSequences};
 use dms_refresh_core::fakes::{FakeDms, FakeNotifier, FakeRules};
 use dms_refresh_core::ports::{ReplicationTasks, RuleState};
 use dms_refresh_core::post::InvocationInfo;
@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use crate::databases::{DemoDb, Engine};
 use crate::harness::{Moto, config_from, log_dir, unique};
+use aws_sdk_databasemigration::types::MigrationTypeValue;
 
 const AT: &str = "commit_time:2026-11-21T15:30:00";
 const RULES: &str = include_str!("../../rules/cutover-request.toml");
@@ -29,7 +30,7 @@ const RULES: &str = include_str!("../../rules/cutover-request.toml");
 /// PostgreSQL target with two triggers (one disabled by design) and a
 /// sequence behind the source's.
 struct Scene {
-    _moto: Moto,
+    moto: Moto,
     target_db: DemoDb,
     _source_db: DemoDb,
     config: Config,
@@ -38,7 +39,7 @@ struct Scene {
     notifier: FakeNotifier,
     hooks: TargetHooks<DmsClient, SecretsClient>,
     metrics: FakeTaskMetrics,
-    source: SourceDatabase<SecretsClient>,
+    source: SourceDatabase<SecretsClient, DmsClient>,
 }
 
 impl Scene {
@@ -60,15 +61,17 @@ impl Scene {
         conn.execute("CREATE SEQUENCE invoice_no START 1").await;
         conn.execute("SELECT setval('invoice_no', 500)").await;
 
+        let engine = target_db.dms_engine();
         let endpoint = moto
-            .create_target_endpoint(
-                target_db.dms_engine(),
-                "127.0.0.1",
-                target_db.port(),
-                &target_db.name,
-            )
+            .create_target_endpoint(engine, "127.0.0.1", target_db.port(), &target_db.name)
             .await;
-        let arn = moto.create_task_to(&unique("migration"), &endpoint).await;
+        let source_endpoint = moto
+            .create_source_endpoint_at(engine, "127.0.0.1", source_db.port(), &source_db.name)
+            .await;
+        let endpoints = (source_endpoint.as_str(), endpoint.as_str());
+        let arn = moto
+            .create_task_between(&unique("migration"), MigrationTypeValue::Cdc, endpoints)
+            .await;
         moto.run_and_stop(&arn).await;
         let mut task = DmsClient::new(moto.dms())
             .describe_task(&arn)
@@ -94,16 +97,7 @@ impl Scene {
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
         let hooks = hooks(&moto, &target_db).await;
         let source_secret = moto.create_secret(&source_db.secret_json()).await;
-        let source = SourceDatabase::from_lookup(
-            |k| match k {
-                "SOURCE_DB_SECRET_ARN" => Some(source_secret.clone()),
-                "SOURCE_DB_TLS_MODE" => Some("disable".into()),
-                _ => None,
-            },
-            SecretsClient::new(moto.secrets()),
-        )
-        .unwrap()
-        .expect("a source is configured");
+        let source = source_reader(&moto, &source_secret);
         Self {
             config: config_from(&env),
             dms: FakeDms::with_tasks([task]),
@@ -114,7 +108,7 @@ impl Scene {
             source,
             target_db,
             _source_db: source_db,
-            _moto: moto,
+            moto,
         }
     }
 
@@ -146,6 +140,21 @@ impl Scene {
             .await;
         rows[0][0].clone().unwrap_or_default()
     }
+}
+
+/// The post-processor's source reader with the secret `secret_arn`.
+fn source_reader(moto: &Moto, secret_arn: &str) -> SourceDatabase<SecretsClient, DmsClient> {
+    SourceDatabase::from_lookup(
+        |k| match k {
+            "SOURCE_DB_SECRET_ARN" => Some(secret_arn.to_owned()),
+            "SOURCE_DB_TLS_MODE" => Some("disable".into()),
+            _ => None,
+        },
+        SecretsClient::new(moto.secrets()),
+        DmsClient::new(moto.dms()),
+    )
+    .unwrap()
+    .expect("a source is configured")
 }
 
 /// The post-processor's target adapter, in data-migration mode (no salt).
@@ -257,4 +266,24 @@ async fn postgres_a_cutover_restores_what_the_load_start_recorded() {
         .strings("SELECT operation FROM dms_refresh_control.requests WHERE operation = 'cutover'")
         .await;
     assert_eq!(kept.len(), 1, "{kept:?}");
+}
+
+/// The source is read only where the tasks' source endpoint points: a
+/// secret of another database (here the target's) is refused, unread.
+#[tokio::test]
+async fn postgres_the_source_secret_must_name_the_tasks_source() {
+    let scene = Scene::new().await;
+    let wrong_secret = scene
+        .moto
+        .create_secret(&scene.target_db.secret_json())
+        .await;
+    let wrong = source_reader(&scene.moto, &wrong_secret);
+    let tasks: Vec<_> = scene.dms.tasks.lock().unwrap().values().cloned().collect();
+    let err = wrong.sequences(&tasks).await.unwrap_err();
+    assert!(err.message.contains("refusing to read"), "{err}");
+    assert!(
+        err.message.contains("is not the source of DMS endpoint"),
+        "{err}"
+    );
+    assert!(scene.source.sequences(&tasks).await.is_ok());
 }

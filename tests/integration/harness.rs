@@ -480,6 +480,38 @@ impl Moto {
         endpoint_arn(request).await
     }
 
+    /// A DMS source endpoint naming `server:port/database`.
+    pub async fn create_source_endpoint_at(
+        &self,
+        engine: &str,
+        server: &str,
+        port: i32,
+        database: &str,
+    ) -> String {
+        use aws_sdk_databasemigration::types::ReplicationEndpointTypeValue::Source;
+        let request = self
+            .dms()
+            .create_endpoint()
+            .endpoint_identifier(unique("source"))
+            .endpoint_type(Source)
+            .engine_name(engine)
+            .server_name(server)
+            .port(port)
+            .database_name(database);
+        endpoint_arn(request).await
+    }
+
+    /// A task from `source_endpoint_arn` to `target_endpoint_arn`.
+    pub async fn create_task_between(
+        &self,
+        identifier: &str,
+        migration_type: MigrationTypeValue,
+        (source, target): (&str, &str),
+    ) -> String {
+        self.create_replication_task(identifier, migration_type, (source, target), EVERYTHING)
+            .await
+    }
+
     /// A DMS source endpoint of `engine`; a PostgreSQL one names its
     /// logical replication slot (`PostgreSQLSettings.SlotName`).
     pub async fn create_source_endpoint(&self, engine: &str, slot_name: Option<&str>) -> String {

@@ -56,32 +56,70 @@ fn same_host(a: &str, b: &str) -> bool {
     norm(a) == norm(b)
 }
 
+/// Which side of a task an endpoint is, for the guard's checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// Written to: masking, hooks, the cutover's steps.
+    Target,
+    /// Only read: the cutover's sequences.
+    Source,
+}
+
+impl Side {
+    fn endpoint_type(self) -> &'static str {
+        match self {
+            Self::Target => "target",
+            Self::Source => "source",
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            Self::Target => "write",
+            Self::Source => "read",
+        }
+    }
+}
+
 /// Refuse unless `db` is the database `endpoint` points at: a target
 /// endpoint of the same engine family, server name and port, and (when the
 /// endpoint names one) the same database.
 pub fn check_target(endpoint: &EndpointInfo, db: &DbLocation) -> Result<(), String> {
-    check_target_server(endpoint, db)?;
+    check_database(endpoint, db, Side::Target)
+}
+
+/// Refuse unless `db` is the database the source `endpoint` reads: the
+/// same checks as [`check_target`], for a source endpoint.
+pub fn check_source(endpoint: &EndpointInfo, db: &DbLocation) -> Result<(), String> {
+    check_database(endpoint, db, Side::Source)
+}
+
+fn check_database(endpoint: &EndpointInfo, db: &DbLocation, side: Side) -> Result<(), String> {
+    check_server(endpoint, db, side)?;
     if let Some(name) = endpoint.database_name.as_deref().filter(|n| !n.is_empty())
         && db.dbname.as_deref() != Some(name)
     {
         return Err(refusal(
             endpoint,
             db,
+            side,
             &format!("the endpoint's database is {name}"),
         ));
     }
     Ok(())
 }
 
-fn refusal(endpoint: &EndpointInfo, db: &DbLocation, why: &str) -> String {
+fn refusal(endpoint: &EndpointInfo, db: &DbLocation, side: Side, why: &str) -> String {
     format!(
-        "refusing to write: the database {}:{}{} is not the target of DMS endpoint {} ({why})",
+        "refusing to {}: the database {}:{}{} is not the {} of DMS endpoint {} ({why})",
+        side.verb(),
         db.host,
         db.port,
         db.dbname
             .as_deref()
             .map(|d| format!("/{d}"))
             .unwrap_or_default(),
+        side.endpoint_type(),
         endpoint.identifier
     )
 }
@@ -91,8 +129,15 @@ fn refusal(endpoint: &EndpointInfo, db: &DbLocation, why: &str) -> String {
 /// are databases named in the configuration, so the secret's database is
 /// not compared (the table mappings are, by [`check_placement`]).
 pub fn check_target_server(endpoint: &EndpointInfo, db: &DbLocation) -> Result<(), String> {
-    let refuse = |why: String| Err(refusal(endpoint, db, &why));
-    if !endpoint.endpoint_type.eq_ignore_ascii_case("target") {
+    check_server(endpoint, db, Side::Target)
+}
+
+fn check_server(endpoint: &EndpointInfo, db: &DbLocation, side: Side) -> Result<(), String> {
+    let refuse = |why: String| Err(refusal(endpoint, db, side, &why));
+    if !endpoint
+        .endpoint_type
+        .eq_ignore_ascii_case(side.endpoint_type())
+    {
         return refuse(format!(
             "the endpoint is a {} endpoint",
             endpoint.endpoint_type
@@ -236,6 +281,31 @@ mod tests {
                 "{expect}: {err}"
             );
         }
+    }
+
+    /// The cutover reads the source's sequences only from the database a
+    /// source endpoint of the group names; a target endpoint, another
+    /// server or another database is refused.
+    #[test]
+    fn the_source_is_read_only_where_a_source_endpoint_points() {
+        let source = EndpointInfo {
+            endpoint_type: "source".into(),
+            identifier: "prod-source".into(),
+            ..endpoint()
+        };
+        assert_eq!(check_source(&source, &db()), Ok(()));
+        let err = check_source(&endpoint(), &db()).unwrap_err();
+        assert!(err.starts_with("refusing to read"), "{err}");
+        assert!(
+            err.contains("is not the source") && err.contains("a target endpoint"),
+            "{err}"
+        );
+        let other = DbLocation {
+            dbname: Some("reporting".into()),
+            ..db()
+        };
+        let err = check_source(&source, &other).unwrap_err();
+        assert!(err.contains("the endpoint's database is app"), "{err}");
     }
 
     #[test]

@@ -25,7 +25,8 @@ async fn main() -> Result<(), Error> {
     let sdk = load_sdk_config().await;
     let dms = DmsClient::new(aws_sdk_databasemigration::Client::new(&sdk));
     let secrets = SecretsClient::new(aws_sdk_secretsmanager::Client::new(&sdk));
-    let source = SourceDatabase::from_lookup(|k| std::env::var(k).ok(), secrets.clone())?;
+    let source =
+        SourceDatabase::from_lookup(|k| std::env::var(k).ok(), secrets.clone(), dms.clone())?;
     let deps = Deps {
         config,
         target: TargetHooks::new(target, dms.clone(), secrets),

@@ -93,7 +93,10 @@ pub struct FakeSource {
 }
 
 impl SourceSequences for FakeSource {
-    async fn sequences(&self) -> Result<Vec<SequenceValue>, PortError> {
+    async fn sequences(
+        &self,
+        _tasks: &[crate::task::TaskInfo],
+    ) -> Result<Vec<SequenceValue>, PortError> {
         if *lock(&self.unreachable) {
             return Err(PortError::new(
                 "ReadSourceSequences",

@@ -96,7 +96,12 @@ pub struct SequenceValue {
 
 /// The source database's sequences, read without changing anything.
 pub trait SourceSequences: Sync {
-    fn sequences(&self) -> impl Future<Output = Result<Vec<SequenceValue>, PortError>> + Send;
+    /// Read only from the database the source endpoints of `tasks` name
+    /// (checked as the target is, by [`crate::guard::check_source`]).
+    fn sequences(
+        &self,
+        tasks: &[crate::task::TaskInfo],
+    ) -> impl Future<Output = Result<Vec<SequenceValue>, PortError>> + Send;
 }
 
 /// The cutover's work on the target database (the DMS task's target, by

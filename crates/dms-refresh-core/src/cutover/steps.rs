@@ -61,7 +61,7 @@ where
         dry_run: bool,
     ) -> Result<Option<StepFailure>, CutoverError> {
         let from_source = match self.source {
-            Some(source) => Some(source.sequences().await?),
+            Some(source) => Some(source.sequences(&group.tasks).await?),
             None => None,
         };
         if dry_run {
