@@ -68,6 +68,11 @@ where
         };
         let (kind, dry_run, mut answer) = match &trigger {
             Trigger::StopAt { dry_run, position } => {
+                // Its resume continues the load whose start kept the triggers.
+                let ports = StarterPorts {
+                    before_load: None,
+                    ..ports
+                };
                 let answer =
                     stop_at_in_rounds(&deps.config, &ports, position, *dry_run, &request_id)
                         .await?;

@@ -234,3 +234,16 @@ async fn a_start_that_starts_nothing_leaves_the_triggers_alone() {
     assert_eq!(trigger_records(&deps), 0);
     assert!(deps.dms.starts().is_empty());
 }
+
+/// A stop-at's resume continues the load whose start kept the triggers: it
+/// records nothing, and a failing record cannot leave the tasks stopped.
+#[tokio::test]
+async fn a_stop_at_resume_records_no_triggers() {
+    let mut deps = deps();
+    deps.config.record_triggers_at_start = true;
+    *deps.recorder.as_ref().unwrap().fail.lock().unwrap() = true;
+    let stop = json!({"operation": "stop-at", "commit_time": "2026-11-21T15:30:00"});
+    let answer = send(&deps, stop, "req-1").await;
+    assert_eq!(trigger_records(&deps), 0, "{answer}");
+    assert_eq!(deps.dms.starts().len(), 2, "both tasks resumed: {answer}");
+}
