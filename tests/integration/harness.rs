@@ -468,16 +468,8 @@ impl Moto {
         database: &str,
     ) -> String {
         use aws_sdk_databasemigration::types::ReplicationEndpointTypeValue::Target;
-        let request = self
-            .dms()
-            .create_endpoint()
-            .endpoint_identifier(unique("target"))
-            .endpoint_type(Target)
-            .engine_name(engine)
-            .server_name(server)
-            .port(port)
-            .database_name(database);
-        endpoint_arn(request).await
+        self.create_endpoint_at(Target, engine, (server, port, database))
+            .await
     }
 
     /// A DMS source endpoint naming `server:port/database`.
@@ -489,11 +481,21 @@ impl Moto {
         database: &str,
     ) -> String {
         use aws_sdk_databasemigration::types::ReplicationEndpointTypeValue::Source;
+        self.create_endpoint_at(Source, engine, (server, port, database))
+            .await
+    }
+
+    async fn create_endpoint_at(
+        &self,
+        kind: aws_sdk_databasemigration::types::ReplicationEndpointTypeValue,
+        engine: &str,
+        (server, port, database): (&str, i32, &str),
+    ) -> String {
         let request = self
             .dms()
             .create_endpoint()
-            .endpoint_identifier(unique("source"))
-            .endpoint_type(Source)
+            .endpoint_identifier(unique(kind.as_str()))
+            .endpoint_type(kind)
             .engine_name(engine)
             .server_name(server)
             .port(port)

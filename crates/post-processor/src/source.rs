@@ -7,11 +7,11 @@ use std::time::Duration;
 use std::collections::BTreeSet;
 
 use dms_refresh_core::cutover::{SequenceValue, SourceSequences};
-use dms_refresh_core::guard::{DbLocation, check_source};
+use dms_refresh_core::guard::check_source;
 use dms_refresh_core::ports::{Endpoints, FailureKind, PortError, Secrets};
 use dms_refresh_core::task::TaskInfo;
 use masking::source_db::SourceDb;
-use masking::{DbCredentials, Dialect, MaskError, Target};
+use masking::{DbCredentials, MaskError, Target};
 
 const OP: &str = "ReadSourceSequences";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -43,15 +43,7 @@ impl<S: Secrets, E: Endpoints> SourceDatabase<S, E> {
     /// endpoint names.
     async fn guard(&self, tasks: &[TaskInfo], creds: &DbCredentials) -> Result<(), PortError> {
         let refuse = |message: String| PortError::new(OP, FailureKind::Permanent, message);
-        let location = DbLocation {
-            engine: match creds.engine {
-                Dialect::MySql => "mysql".into(),
-                Dialect::Postgres => "postgres".into(),
-            },
-            host: creds.host.clone(),
-            port: creds.port,
-            dbname: creds.dbname.clone(),
-        };
+        let location = crate::target::location(creds);
         let mut arns = BTreeSet::new();
         for task in tasks {
             let arn = task.source_endpoint_arn.as_deref().ok_or_else(|| {

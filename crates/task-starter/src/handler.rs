@@ -136,14 +136,25 @@ async fn record_triggers<Rec: RequestRecorder>(recorder: Option<&Rec>) -> Result
                 .into(),
         ));
     };
-    match tokio::time::timeout(TRIGGERS_WAIT, recorder.record_triggers()).await {
-        Ok(Ok(answer)) => Ok(answer),
-        Ok(Err(e)) => Err(failed(e.kind, e.message)),
-        Err(_) => Err(failed(
-            FailureKind::Transient,
-            format!("no answer within {} s", TRIGGERS_WAIT.as_secs()),
-        )),
-    }
+    within(TRIGGERS_WAIT, recorder.record_triggers())
+        .await
+        .map_err(|e| failed(e.kind, e.message))
+}
+
+/// A hand-over to the post-processor, given at most `wait`.
+async fn within<T>(
+    wait: Duration,
+    hand_over: impl Future<Output = Result<T, PortError>>,
+) -> Result<T, PortError> {
+    tokio::time::timeout(wait, hand_over)
+        .await
+        .unwrap_or_else(|_| {
+            Err(PortError::new(
+                "Invoke",
+                FailureKind::Transient,
+                format!("no answer within {} s", wait.as_secs()),
+            ))
+        })
 }
 
 /// Hand an operator request that changed something, with its answer, to
@@ -170,15 +181,7 @@ async fn keep_on_record<Rec: RequestRecorder>(
     };
     // An asynchronous invocation is accepted at once; a hand-over that hangs
     // must not use up the request's own time.
-    let handed = tokio::time::timeout(RECORD_WAIT, recorder.record(&record))
-        .await
-        .unwrap_or_else(|_| {
-            Err(PortError::new(
-                "Invoke",
-                FailureKind::Transient,
-                format!("no answer within {} s", RECORD_WAIT.as_secs()),
-            ))
-        });
+    let handed = within(RECORD_WAIT, recorder.record(&record)).await;
     match handed {
         Ok(()) => set_ledger(answer, "sent to the post-processor for the ledger"),
         Err(e) => {

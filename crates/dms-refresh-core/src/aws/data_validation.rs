@@ -5,7 +5,7 @@
 
 use aws_sdk_databasemigration::types::TableStatistics;
 
-use super::{DmsClient, arn_filter, found, task_call_error};
+use super::{DmsClient, task_call_error};
 use crate::cutover::{DataValidation, TableValidation, TaskValidation};
 use crate::ports::{FailureKind, PortError};
 
@@ -15,29 +15,13 @@ const MAX_RECORDS: i32 = 500;
 impl DmsClient {
     /// The task's `ReplicationTaskSettings`, `Ok(None)` when it has none.
     async fn task_settings(&self, task_arn: &str) -> Result<Option<String>, PortError> {
-        const OP: &str = "DescribeReplicationTasks";
-        let filter = arn_filter(OP, "replication-task-arn", task_arn)?;
-        let answer = self
-            .client
-            .describe_replication_tasks()
-            .filters(filter)
-            .without_settings(false)
-            .send()
-            .await;
-        let not_found = || {
+        let task = self.describe_raw(task_arn, true).await?.ok_or_else(|| {
             PortError::new(
-                OP,
+                "DescribeReplicationTasks",
                 FailureKind::NotFound,
                 format!("no replication task {task_arn}"),
             )
-        };
-        let output =
-            found(OP, answer, |e| e.is_resource_not_found_fault())?.ok_or_else(not_found)?;
-        let task = output
-            .replication_tasks()
-            .iter()
-            .find(|t| t.replication_task_arn() == Some(task_arn))
-            .ok_or_else(not_found)?;
+        })?;
         Ok(task.replication_task_settings().map(str::to_owned))
     }
 

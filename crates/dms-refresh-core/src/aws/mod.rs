@@ -219,15 +219,22 @@ pub fn task_info(task: &aws_sdk_databasemigration::types::ReplicationTask) -> Op
     })
 }
 
-impl ReplicationTasks for DmsClient {
-    async fn describe_task(&self, task_arn: &str) -> Result<Option<TaskInfo>, PortError> {
+impl DmsClient {
+    /// The task with `task_arn` as DescribeReplicationTasks answers (with its
+    /// `ReplicationTaskSettings` when `with_settings`); `Ok(None)` when no
+    /// task has that ARN.
+    pub(crate) async fn describe_raw(
+        &self,
+        task_arn: &str,
+        with_settings: bool,
+    ) -> Result<Option<aws_sdk_databasemigration::types::ReplicationTask>, PortError> {
         const OP: &str = "DescribeReplicationTasks";
         let filter = arn_filter(OP, "replication-task-arn", task_arn)?;
         let answer = self
             .client
             .describe_replication_tasks()
             .filters(filter)
-            .without_settings(true)
+            .without_settings(!with_settings)
             .send()
             .await;
         let Some(output) = found(OP, answer, |e| e.is_resource_not_found_fault())? else {
@@ -236,8 +243,18 @@ impl ReplicationTasks for DmsClient {
         Ok(output
             .replication_tasks()
             .iter()
-            .filter_map(task_info)
-            .find(|t| t.arn == task_arn))
+            .find(|t| t.replication_task_arn() == Some(task_arn))
+            .cloned())
+    }
+}
+
+impl ReplicationTasks for DmsClient {
+    async fn describe_task(&self, task_arn: &str) -> Result<Option<TaskInfo>, PortError> {
+        Ok(self
+            .describe_raw(task_arn, false)
+            .await?
+            .as_ref()
+            .and_then(task_info))
     }
 
     async fn start_task(&self, request: &StartRequest) -> Result<(), PortError> {

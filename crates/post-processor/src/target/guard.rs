@@ -13,7 +13,8 @@ use masking::{DbCredentials, Dialect, Publish};
 
 use super::database::{DatabaseHooks, permanent, port_error};
 
-fn location(creds: &DbCredentials) -> DbLocation {
+/// Where a secret's credentials connect, as the guard compares it.
+pub(crate) fn location(creds: &DbCredentials) -> DbLocation {
     DbLocation {
         engine: match creds.engine {
             Dialect::MySql => "mysql".into(),

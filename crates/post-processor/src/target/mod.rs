@@ -12,6 +12,7 @@ mod publish;
 
 pub use config::{DEFAULT_CA_PATH, TargetConfig, TargetConfigError, vars};
 pub use database::{DatabaseHooks, ledger_id, salt_from_secret};
+pub(crate) use guard::location;
 pub use layout::{Layout, vars as layout_vars};
 
 use std::time::SystemTime;
