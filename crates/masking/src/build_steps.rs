@@ -168,6 +168,7 @@ impl ChunkWork for CopyWork<'_> {
                 Ok(Written {
                     rows: n,
                     violations,
+                    ahead: None,
                 })
             }
             Dialect::Postgres => {
@@ -182,6 +183,7 @@ impl ChunkWork for CopyWork<'_> {
                 Ok(Written {
                     rows: n,
                     violations,
+                    ahead: None,
                 })
             }
         }

@@ -22,14 +22,18 @@ pub(crate) struct Written {
     /// Per verifiable masked column (in plan order), the written rows whose
     /// value does not look masked; empty when not counted.
     pub violations: Vec<i64>,
+    /// Page chunks in place: the written row versions that landed on pages
+    /// a later chunk reads ([`crate::chunk_sql::pages_ahead`]); `None` when
+    /// not counted.
+    pub ahead: Option<u64>,
 }
 
 impl Written {
-    /// Rows written, violations not counted.
+    /// Rows written, nothing else counted.
     pub(crate) fn rows(rows: u64) -> Self {
         Self {
             rows,
-            violations: Vec::new(),
+            ..Self::default()
         }
     }
 }
@@ -94,35 +98,48 @@ pub(crate) fn first_row_counts(rows: Vec<Vec<Val>>) -> Vec<i64> {
 }
 
 /// PostgreSQL: an `UPDATE` that returns its row count and violation counts
-/// in one statement (`WITH u AS (UPDATE ... RETURNING <masked columns>)`).
+/// in one statement (`WITH u AS (UPDATE ... RETURNING <masked columns>)`),
+/// and last, with `ahead` (a condition on `ctid`), the count of the written
+/// row versions it holds for.
 pub(crate) fn counted_update(
     update: &str,
     columns: &[ColumnPlan],
     predicates: &[String],
+    ahead: Option<&str>,
 ) -> String {
-    let returning: Vec<&str> = columns.iter().map(|c| c.quoted.as_str()).collect();
+    let mut returning: Vec<&str> = columns.iter().map(|c| c.quoted.as_str()).collect();
+    let mut counts = count_list(Dialect::Postgres, predicates);
+    if let Some(cond) = ahead {
+        // No user column is called ctid: PostgreSQL reserves the name.
+        returning.push("ctid");
+        counts.push_str(&format!(", (COUNT(*) FILTER (WHERE {cond}))::bigint"));
+    }
     format!(
-        "WITH dmsr_written AS ({update} RETURNING {}) SELECT {} FROM dmsr_written",
+        "WITH dmsr_written AS ({update} RETURNING {}) SELECT {counts} FROM dmsr_written",
         returning.join(", "),
-        count_list(Dialect::Postgres, predicates)
     )
 }
 
-/// Run a [`counted_update`]: the rows it wrote and the violations among them.
+/// Run a [`counted_update`] (`ahead`: it counts the rows ahead): the rows
+/// it wrote, the violations among them, and the rows ahead.
 pub(crate) async fn run_counted(
     conn: &mut Conn,
     sql: &str,
     binds: &[Bind<'_>],
+    ahead: bool,
 ) -> Result<Written, sqlx::Error> {
     let mut counts = first_row_counts(conn.rows(sql, binds).await?);
+    let ahead = if ahead { counts.pop() } else { None };
     let rows = if counts.is_empty() {
         0
     } else {
         counts.remove(0)
     };
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
     Ok(Written {
-        rows: u64::try_from(rows).unwrap_or(0),
+        rows: count(rows),
         violations: counts,
+        ahead: ahead.map(count),
     })
 }
 
@@ -225,8 +242,22 @@ mod tests {
         ];
         let preds = predicates(Dialect::Postgres, &cols);
         assert_eq!(preds.len(), 1, "date_shift has no shape");
-        let sql = counted_update("UPDATE ONLY t SET a = 1", &cols, &preds);
+        let sql = counted_update("UPDATE ONLY t SET a = 1", &cols, &preds, None);
         assert!(sql.starts_with("WITH dmsr_written AS (UPDATE ONLY t SET a = 1 RETURNING \"a\", \"b\") SELECT (COUNT(*))::bigint, (COALESCE(SUM(CASE WHEN ("), "{sql}");
-        assert!(sql.ends_with(" FROM dmsr_written"), "{sql}");
+        assert!(
+            sql.ends_with(" THEN 1 ELSE 0 END), 0))::bigint FROM dmsr_written"),
+            "{sql}"
+        );
+        let ahead = counted_update(
+            "UPDATE t SET a = 1",
+            &cols,
+            &[],
+            Some("ctid >= '(9,0)'::tid"),
+        );
+        assert_eq!(
+            ahead,
+            "WITH dmsr_written AS (UPDATE t SET a = 1 RETURNING \"a\", \"b\", ctid) \
+             SELECT (COUNT(*))::bigint, (COUNT(*) FILTER (WHERE ctid >= '(9,0)'::tid))::bigint FROM dmsr_written"
+        );
     }
 }

@@ -32,7 +32,7 @@ use std::time::Instant;
 use crate::chunk_checks::Written;
 use crate::chunk_key::{ChunkKey, KeyColumn};
 use crate::chunk_sql::{
-    CURRENT_XID_SQL, FILENODE_SQL, PAGES_SQL, keyset_bound, keyset_range, page_range,
+    CURRENT_XID_SQL, FILENODE_SQL, PAGES_SQL, keyset_bound, keyset_range, page_range, pages_ahead,
 };
 use crate::db::{Bind, Conn, Val};
 use crate::error::MaskError;
@@ -160,6 +160,13 @@ async fn check_filenode(
     ))
 }
 
+/// Whether an in-place chunk that wrote `w` on pages `..to` of a step whose
+/// pages end at `end` must be skipped by the later chunks: it wrote rows and
+/// some of them landed on pages `to..end`, or it could not tell.
+fn lands_ahead(w: &Written, to: u64, end: u64) -> bool {
+    w.rows > 0 && to < end && w.ahead.is_none_or(|n| n > 0)
+}
+
 /// Pages per chunk for about `chunk_size` rows, at least one.
 fn per_chunk(chunk_size: u64, pages: u64, rows: u64) -> u64 {
     let p = u128::from(chunk_size) * u128::from(pages);
@@ -261,10 +268,13 @@ pub(crate) async fn run_pages<W: ChunkWork>(
                 let to = next.saturating_add(per_chunk.max(1)).min(end);
                 let mut w = Written::default();
                 if next < end {
-                    let rows = page_range(next, to, &skip_xids);
+                    let mut rows = page_range(next, to, &skip_xids);
+                    if stmt.rewrites_source {
+                        rows.ahead = pages_ahead(to, end);
+                    }
                     w = stmt.work.apply(conn, Some(&rows)).await?;
                     check_filenode(conn, stmt.source, filenode.as_deref()).await?;
-                    if stmt.rewrites_source && w.rows > 0 {
+                    if stmt.rewrites_source && lands_ahead(&w, to, end) {
                         let xid = conn.rows(CURRENT_XID_SQL, &[]).await?;
                         if let Some(x) = xid.first().and_then(|r| r.first()).and_then(Val::text) {
                             skip_xids.push(x);
@@ -340,5 +350,19 @@ mod tests {
         assert_eq!(per_chunk(10, 3, 1_000), 1);
         assert_eq!(per_chunk(1_000, 7, 1_000), 7);
         assert_eq!(per_chunk(5, 0, 0), 1);
+    }
+
+    #[test]
+    fn only_chunks_that_wrote_ahead_are_skipped() {
+        let w = |rows, ahead| Written {
+            rows,
+            violations: Vec::new(),
+            ahead,
+        };
+        assert!(!lands_ahead(&w(100, Some(0)), 10, 20), "all at the end");
+        assert!(lands_ahead(&w(100, Some(1)), 10, 20), "one on a later page");
+        assert!(lands_ahead(&w(100, None), 10, 20), "not counted");
+        assert!(!lands_ahead(&w(0, None), 10, 20), "wrote nothing");
+        assert!(!lands_ahead(&w(100, None), 20, 20), "the last chunk");
     }
 }

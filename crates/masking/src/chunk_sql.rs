@@ -34,6 +34,11 @@ pub(crate) enum Value {
 pub(crate) struct Filter {
     pub cond: String,
     pub binds: Vec<Value>,
+    /// Page chunks of a step that rewrites its own table: a condition on
+    /// the row versions the chunk writes (no placeholders), true for those
+    /// that land on pages a later chunk of the step reads (see
+    /// [`pages_ahead`]).
+    pub ahead: Option<String>,
 }
 
 impl Filter {
@@ -83,6 +88,7 @@ impl Binder {
         Filter {
             cond,
             binds: self.values,
+            ahead: None,
         }
     }
 }
@@ -200,12 +206,14 @@ pub(crate) fn keyset_bound(
             n.saturating_sub(1)
         ),
         binds: from.binds,
+        ahead: None,
     }
 }
 
 /// PostgreSQL: the rows on heap pages `from..to` (half-open), minus the
-/// row versions written by the transactions `skip_xids` (an in-place chunk
-/// moves the rows it updates to pages a later chunk reads).
+/// row versions written by the transactions `skip_xids`: an in-place chunk
+/// whose updated rows landed on pages a later chunk reads (see
+/// [`pages_ahead`]).
 pub(crate) fn page_range(from: u64, to: u64, skip_xids: &[String]) -> Filter {
     let mut b = Binder::new(Dialect::Postgres);
     let lo = b.push(Value::Text(format!("({from},0)")));
@@ -216,6 +224,19 @@ pub(crate) fn page_range(from: u64, to: u64, skip_xids: &[String]) -> Filter {
         cond.push_str(&format!(" AND NOT (xmin = ANY (CAST({xids} AS xid[])))"));
     }
     b.finish(cond)
+}
+
+/// PostgreSQL: true for a row version on pages `from..to` (half-open),
+/// the pages the later chunks of a step still read: no condition when there
+/// are none. An `UPDATE` writes the new version of a row on the same page
+/// when it fits, else on a page with free space (which can be one a later
+/// chunk reads) or at the end of the table (past them). Counting its
+/// `RETURNING ctid` with this condition tells whether the chunk's
+/// transaction must be skipped by the later chunks: most chunks land none
+/// there, and their ids stay out of the filter every later row is tested
+/// against. The page numbers are written as literals (no placeholder).
+pub(crate) fn pages_ahead(from: u64, to: u64) -> Option<String> {
+    (from < to).then(|| format!("ctid >= '({from},0)'::tid AND ctid < '({to},0)'::tid"))
 }
 
 /// PostgreSQL: heap pages of a table (binds: the quoted table name).
@@ -399,5 +420,15 @@ mod tests {
             "ctid >= CAST($1 AS tid) AND ctid < CAST($2 AS tid) AND NOT (xmin = ANY (CAST($3 AS xid[])))"
         );
         assert_eq!(text_binds(&f), ["(250,0)", "(500,0)", "{731,735}"]);
+        assert_eq!(f.ahead, None);
+    }
+
+    #[test]
+    fn the_pages_ahead_are_the_ones_later_chunks_read() {
+        assert_eq!(
+            pages_ahead(500, 900).as_deref(),
+            Some("ctid >= '(500,0)'::tid AND ctid < '(900,0)'::tid")
+        );
+        assert_eq!(pages_ahead(900, 900), None, "the last chunk");
     }
 }

@@ -34,13 +34,14 @@ impl ChunkWork for UpdateWork<'_> {
                 f.bind_refs(),
             ),
         };
-        if self.predicates.is_empty() {
+        let ahead = rows.and_then(|f| f.ahead.as_deref());
+        if self.predicates.is_empty() && ahead.is_none() {
             return conn.execute(&update, &binds).await.map(Written::rows);
         }
         match d {
             Dialect::Postgres => {
-                let counted = counted_update(&update, self.columns, &self.predicates);
-                run_counted(conn, &counted, &binds).await
+                let counted = counted_update(&update, self.columns, &self.predicates, ahead);
+                run_counted(conn, &counted, &binds, ahead.is_some()).await
             }
             Dialect::MySql => {
                 let n = conn.execute(&update, &binds).await?;
@@ -48,6 +49,7 @@ impl ChunkWork for UpdateWork<'_> {
                 Ok(Written {
                     rows: n,
                     violations,
+                    ahead: None,
                 })
             }
         }
