@@ -25,14 +25,17 @@
 //! 3. Otherwise one statement ([`ChunkKey::Whole`], listed in the run's
 //!    warnings): MySQL/MariaDB tables without a usable key.
 //!
-//! In place on PostgreSQL 14+, a keyset key gives way to heap pages
-//! ([`in_place`]): the heap is not ordered by such a key (a UUID, a text or
-//! a composite key), so each chunk in key order would touch rows on most of
-//! the table's pages and every page would be rewritten by many chunks,
-//! where page chunks rewrite each page once, in the order a single `UPDATE`
-//! does. An integer key keeps its ranges (usually the insertion order), and
-//! so does every key on MySQL/MariaDB, whose InnoDB tables are stored in
-//! primary key order.
+//! On PostgreSQL 14+, a keyset key gives way to heap pages
+//! ([`in_heap_order`]), for the in-place `UPDATE` and for the copy out of
+//! quarantine alike: the heap is not ordered by such a key (a UUID, a text
+//! or a composite key), so each chunk in key order would touch rows on most
+//! of the table's pages (in place, every page would be rewritten by many
+//! chunks), and the planner estimates a range of a composite key by its
+//! first column, so a chunk of one can be read by a scan of the whole
+//! table. Page chunks read (and in place rewrite) each page once, in the
+//! order a single statement does. An integer key keeps its ranges (usually
+//! the insertion order), and so does every key on MySQL/MariaDB, whose
+//! InnoDB tables are stored in primary key order.
 
 use std::collections::BTreeMap;
 
@@ -328,10 +331,10 @@ pub(crate) async fn chunk_key(
     Ok(choose(conn.dialect(), &keys, masked, pages))
 }
 
-/// The chunk key of an in-place `UPDATE` of a table whose chunk key is
-/// `key`: heap pages instead of a keyset when they can be used (`pages`,
-/// PostgreSQL 14+), `key` otherwise (see the module documentation).
-pub(crate) fn in_place(key: &ChunkKey, pages: bool) -> ChunkKey {
+/// How to cut a table whose best key is `key`: heap pages instead of a
+/// keyset when they can be used (`pages`, PostgreSQL 14+), `key` otherwise
+/// (see the module documentation).
+pub(crate) fn in_heap_order(key: &ChunkKey, pages: bool) -> ChunkKey {
     match key {
         ChunkKey::Keyset(_) if pages => ChunkKey::Pages,
         other => other.clone(),
@@ -571,18 +574,18 @@ mod tests {
     }
 
     #[test]
-    fn in_place_a_keyset_gives_way_to_pages_where_they_can_be_used() {
+    fn a_keyset_gives_way_to_pages_where_they_can_be_used() {
         let keyset = ChunkKey::Keyset(vec![KeyColumn {
             name: "id".into(),
             value: KeyValue::Cast("uuid".into()),
         }]);
-        assert_eq!(in_place(&keyset, true), ChunkKey::Pages);
-        assert_eq!(in_place(&keyset, false), keyset);
+        assert_eq!(in_heap_order(&keyset, true), ChunkKey::Pages);
+        assert_eq!(in_heap_order(&keyset, false), keyset);
         let int = ChunkKey::Int("id".into());
-        assert_eq!(in_place(&int, true), int);
+        assert_eq!(in_heap_order(&int, true), int);
         let whole = ChunkKey::Whole("no key".into());
-        assert_eq!(in_place(&whole, false), whole);
-        assert_eq!(in_place(&ChunkKey::Pages, true), ChunkKey::Pages);
+        assert_eq!(in_heap_order(&whole, false), whole);
+        assert_eq!(in_heap_order(&ChunkKey::Pages, true), ChunkKey::Pages);
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub(crate) async fn mask_table(
         step: id,
         what: format!("masking {target}"),
         source: target,
-        key: &p.in_place_key,
+        key: &p.chunk_key,
         rewrites_source: true,
         threshold: settings.chunk_threshold,
         chunk_size: p.rules.chunk_size.unwrap_or(settings.chunk_size),

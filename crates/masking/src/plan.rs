@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::chunk_key::{ChunkKey, chunk_key, in_place, pages_supported};
+use crate::chunk_key::{ChunkKey, chunk_key, in_heap_order, pages_supported};
 use crate::constraints::unique_conflicts;
 use crate::db::{Bind, Conn};
 use crate::error::MaskError;
@@ -45,10 +45,9 @@ pub(crate) struct TablePlan {
     pub tref: TableRef,
     pub rules: TableRules,
     pub columns: Vec<ColumnPlan>,
-    /// How the table is cut into chunks (see [`crate::chunk_key`]).
+    /// How the table is cut into chunks, by the copy out of quarantine and
+    /// by the in-place `UPDATE` alike (see [`crate::chunk_key`]).
     pub chunk_key: ChunkKey,
-    /// How the in-place `UPDATE` cuts it ([`crate::chunk_key::in_place`]).
-    pub in_place_key: ChunkKey,
     /// PostgreSQL: the leaf partitions of a partitioned table, masked one by
     /// one (see [`crate::partitions`]); empty otherwise.
     pub partitions: Vec<TableRef>,
@@ -273,13 +272,12 @@ pub(crate) async fn build_plan(
         }
         problems.extend(unique_conflicts(conn, &tref, &columns).await?);
         let masked: Vec<&str> = t.columns.iter().map(|c| c.column.as_str()).collect();
-        let chunk_key = chunk_key(conn, &tref, &masked, pages).await?;
+        let best = chunk_key(conn, &tref, &masked, pages).await?;
         plans.push(TablePlan {
             tref,
             rules: t.clone(),
             columns,
-            in_place_key: in_place(&chunk_key, pages),
-            chunk_key,
+            chunk_key: in_heap_order(&best, pages),
             partitions: Vec::new(),
         });
     }

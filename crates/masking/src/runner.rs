@@ -217,7 +217,7 @@ impl Target {
             plans
                 .iter()
                 .filter(|p| !p.columns.is_empty())
-                .map(|p| (p.tref.to_string(), &p.in_place_key)),
+                .map(|p| (p.tref.to_string(), &p.chunk_key)),
         ));
         warnings.extend(remask_warning);
 

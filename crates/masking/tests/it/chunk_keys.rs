@@ -3,9 +3,10 @@
 //! masked in place and rewritten across several invocations; a unique NOT
 //! NULL index as the key; tables without a key (MySQL: one statement and a
 //! warning; PostgreSQL: heap pages); a control table of the previous
-//! version is migrated. In place on PostgreSQL, a keyset key gives way to
-//! heap pages, and a table rewritten between two chunks fails the run
-//! instead of being masked by positions that no longer hold.
+//! version is migrated. On PostgreSQL, a keyset key gives way to heap
+//! pages, in place and for the copy out of quarantine, and a table
+//! rewritten between two chunks fails the run instead of being masked by
+//! positions that no longer hold.
 //!
 //! Every table has `n` masked with the raw SQL `{column} + 1` next to an
 //! unmasked copy `orig`: a row masked twice has `orig + 2`, a row never
@@ -127,9 +128,9 @@ async fn assert_masked_once(db: &TestDb, schema: &str, table: &str, rows: u64, s
     }
 }
 
-/// The kind of chunks an in-place run of a keyset-keyed table uses: heap
-/// pages on PostgreSQL (14+, as tested), the key on MySQL.
-fn in_place_cursor_prefix(d: Dialect) -> &'static str {
+/// The kind of chunks a run of a keyset-keyed table uses, in place and for
+/// the copy: heap pages on PostgreSQL (14+, as tested), the key on MySQL.
+fn heap_order_cursor_prefix(d: Dialect) -> &'static str {
     match d {
         Dialect::Postgres => r#"{"pages":"#,
         Dialect::MySql => r#"{"keyset":"#,
@@ -191,6 +192,8 @@ async fn big_table_across_invocations(d: Dialect, shape: Shape) {
     })
     .await;
     let rewrite = t0.elapsed();
+    let cursor = cursor_of(&db, &format!("copy:{}.big", places.live)).await;
+    assert!(cursor.starts_with(heap_order_cursor_prefix(d)), "{cursor}");
     let big = rep
         .tables
         .iter()
@@ -218,7 +221,7 @@ async fn big_table_across_invocations(d: Dialect, shape: Shape) {
     .await;
     let masked = t0.elapsed();
     let cursor = cursor_of(&db, &format!("mask:{in_place}.big")).await;
-    assert!(cursor.starts_with(in_place_cursor_prefix(d)), "{cursor}");
+    assert!(cursor.starts_with(heap_order_cursor_prefix(d)), "{cursor}");
     assert_eq!(rep.tables[0].chunks, BIG / BIG_CHUNK, "{rep:?}");
     assert_eq!(rep.tables[0].rows_masked, BIG, "{rep:?}");
     assert_eq!(rep.tables[0].rows_after, Some(BIG), "{rep:?}");
@@ -382,7 +385,10 @@ async fn unique_index_and_keyless_tables(d: Dialect) {
     })
     .await;
     assert!(invocations >= 4, "{invocations}");
-    assert_eq!(chunks_of(&rep, "unique_code"), UNIQUE_CODE / 100, "{rep:?}");
+    match d {
+        Dialect::MySql => assert_eq!(chunks_of(&rep, "unique_code"), UNIQUE_CODE / 100),
+        Dialect::Postgres => assert!(chunks_of(&rep, "unique_code") >= 5, "{rep:?}"),
+    }
     let copied_whole = rep
         .warnings
         .iter()
@@ -425,7 +431,7 @@ async fn unique_index_and_keyless_tables(d: Dialect) {
     .await;
     let step = format!("mask:{here}.unique_code");
     let cursor = cursor_of(&db, &step).await;
-    assert!(cursor.starts_with(in_place_cursor_prefix(d)), "{cursor}");
+    assert!(cursor.starts_with(heap_order_cursor_prefix(d)), "{cursor}");
     match d {
         Dialect::MySql => assert_eq!(chunks_of(&rep, "unique_code"), UNIQUE_CODE / 100),
         Dialect::Postgres => {
