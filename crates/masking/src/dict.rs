@@ -107,6 +107,8 @@ mod tests {
                 );
             }
         }
+        // Letters only: the PostgreSQL `full_name` verification predicate
+        // (`sql::violation_predicate`) relies on it.
         for w in FIRST_NAMES.iter().chain(LAST_NAMES) {
             assert!(!w.contains(' '), "names must not contain spaces: {w}");
         }

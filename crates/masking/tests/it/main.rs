@@ -25,5 +25,6 @@ mod remask;
 mod requests;
 mod resume;
 mod rewrite;
+mod shape_checks;
 mod strategies;
 mod value_edges;
