@@ -83,6 +83,24 @@ impl Cursor {
     }
 }
 
+/// Whether a stored cursor was written for chunks by `key`: a run begun by
+/// an earlier version may have stored a keyset cursor for a step this one
+/// cuts by heap pages (or the other way round), or one for other key
+/// columns. An unreadable cursor "fits": the chunk loop reports it as such.
+pub(crate) fn fits(key: &ChunkKey, stored: &str) -> bool {
+    match (Cursor::parse(Some(stored)), key) {
+        (Err(_), _) => true,
+        (
+            Ok(Cursor::Keyset {
+                key: names_then, ..
+            }),
+            ChunkKey::Keyset(cols),
+        ) => names_then == names(cols),
+        (Ok(Cursor::Pages { .. }), ChunkKey::Pages) => true,
+        (Ok(_), _) => false,
+    }
+}
+
 fn names(cols: &[KeyColumn]) -> Vec<String> {
     cols.iter().map(|c| c.name.clone()).collect()
 }
@@ -342,6 +360,24 @@ mod tests {
         ));
         assert!(Cursor::parse(Some("[\"7\"]")).is_err());
         assert!(Cursor::parse(None).is_err());
+    }
+
+    #[test]
+    fn a_stored_cursor_fits_only_the_chunks_it_was_written_for() {
+        let col = |name: &str| KeyColumn {
+            name: name.into(),
+            value: crate::chunk_key::KeyValue::Text,
+        };
+        let by_code = ChunkKey::Keyset(vec![col("code")]);
+        let keyset = r#"{"keyset":{"key":["code"],"after":null}}"#;
+        let pages = r#"{"pages":{"next":0,"end":25,"per_chunk":5,"skip_xids":[]}}"#;
+        assert!(fits(&by_code, keyset));
+        assert!(!fits(&ChunkKey::Keyset(vec![col("alt")]), keyset));
+        assert!(!fits(&ChunkKey::Pages, keyset));
+        assert!(fits(&ChunkKey::Pages, pages));
+        assert!(!fits(&by_code, pages));
+        // Left to the chunk loop, which says it is unreadable.
+        assert!(fits(&ChunkKey::Pages, "[\"7\"]"));
     }
 
     #[test]

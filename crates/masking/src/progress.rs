@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::chunk_checks::{self, Written};
-use crate::chunk_cursor::{first_cursor, run_keyset, run_pages};
+use crate::chunk_cursor::{first_cursor, fits, run_keyset, run_pages};
 use crate::chunk_key::ChunkKey;
 use crate::chunk_sql::{Filter, int_range};
 use crate::db::{Bind, Conn, Target, Val};
@@ -389,8 +389,12 @@ pub(crate) async fn run_in_chunks<W: ChunkWork>(
     match (stmt.key, &state.last_key, &state.cursor) {
         (_, None, None) => run_whole(log, conn, stmt, clock).await.map(|()| true),
         (ChunkKey::Int(pk), Some(_), None) => run_ranges(log, conn, stmt, pk, clock).await,
-        (ChunkKey::Keyset(cols), None, Some(_)) => run_keyset(log, conn, stmt, cols, clock).await,
-        (ChunkKey::Pages, None, Some(_)) => run_pages(log, conn, stmt, clock).await,
+        (ChunkKey::Keyset(cols), None, Some(c)) if state.done || fits(stmt.key, c) => {
+            run_keyset(log, conn, stmt, cols, clock).await
+        }
+        (ChunkKey::Pages, None, Some(c)) if state.done || fits(stmt.key, c) => {
+            run_pages(log, conn, stmt, clock).await
+        }
         _ => Err(MaskError::Schema {
             problems: vec![format!(
                 "{}: its chunk key changed since the run started (the stored cursor of step {} does not fit chunks by {}); start a new run",

@@ -6,7 +6,8 @@
 //! version is migrated. On PostgreSQL, a keyset key gives way to heap
 //! pages, in place and for the copy out of quarantine, and a table
 //! rewritten between two chunks fails the run instead of being masked by
-//! positions that no longer hold.
+//! positions that no longer hold. A cursor stored for another chunk key (a
+//! run that spans a deploy) asks for a new run.
 //!
 //! Every table has `n` masked with the raw SQL `{column} + 1` next to an
 //! unmasked copy `orig`: a row masked twice has `orig + 2`, a row never
@@ -621,4 +622,68 @@ async fn a_table_rewritten_between_chunks_fails_the_run_postgres() {
         "the refused chunk was rolled back"
     );
     db.cleanup().await;
+}
+
+/// A run begun by an earlier version stored a cursor this version does not
+/// chunk by: on PostgreSQL a keyset cursor where the step is now cut by heap
+/// pages, on MySQL a keyset cursor for other key columns. The next
+/// invocation refuses, permanently and before any write, and names the way
+/// out, instead of failing on the cursor's decoding.
+async fn a_cursor_of_another_chunk_key_asks_for_a_new_run(d: Dialect) {
+    let db = TestDb::new(d).await;
+    let here = default_schema(&db);
+    create_small(&db, &here).await;
+    db.exec(&format!("DROP TABLE {here}.keyless")).await;
+    let r = rules(
+        SMALL_RULES
+            .split("[tables.keyless")
+            .next()
+            .unwrap_or(SMALL_RULES),
+    );
+    db.begin("spans-a-deploy").await;
+    let first = db
+        .target
+        .run_with("spans-a-deploy", &r, &salt(), far(), stop_after(1))
+        .await
+        .unwrap();
+    assert!(matches!(first.outcome, RunOutcome::Incomplete { .. }));
+    let step = format!("mask:{here}.unique_code");
+    let stored = cursor_of(&db, &step).await;
+    assert!(stored.starts_with(heap_order_cursor_prefix(d)), "{stored}");
+    let stale = match d {
+        Dialect::Postgres => r#"{"keyset":{"key":["code"],"after":null}}"#,
+        Dialect::MySql => r#"{"keyset":{"key":["alt"],"after":null}}"#,
+    };
+    db.exec(&format!(
+        "UPDATE {} SET last_key_text = '{stale}' WHERE step = '{step}'",
+        db.control_table("table_progress")
+    ))
+    .await;
+    let masked_sql = format!("SELECT COUNT(*) FROM {here}.unique_code WHERE n = orig + 1");
+    let masked = db.count(&masked_sql).await;
+
+    let e = db
+        .target
+        .run("spans-a-deploy", &r, &salt(), far())
+        .await
+        .unwrap_err();
+    assert!(e.is_permanent(), "{e}");
+    let message = e.to_string();
+    assert!(
+        message.contains("its chunk key changed since the run started")
+            && message.contains("start a new run"),
+        "{message}"
+    );
+    assert_eq!(db.count(&masked_sql).await, masked, "nothing written");
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_cursor_of_another_chunk_key_asks_for_a_new_run_mysql() {
+    a_cursor_of_another_chunk_key_asks_for_a_new_run(Dialect::MySql).await;
+}
+
+#[tokio::test]
+async fn a_cursor_of_another_chunk_key_asks_for_a_new_run_postgres() {
+    a_cursor_of_another_chunk_key_asks_for_a_new_run(Dialect::Postgres).await;
 }
