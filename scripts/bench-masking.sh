@@ -9,8 +9,10 @@
 #
 # Usage: scripts/bench-masking.sh [--rows N] [--engine mysql|postgres|both]
 #                                 [--keys int,uuid,composite] [--chunk-size N]
-#                                 [--mysql-buffer-pool BYTES]
+#                                 [--mysql-buffer-pool BYTES] [--only in-place|rewrite]
 #   defaults: --rows 1000000 --engine both --keys int,uuid,composite --chunk-size 25000
+# --only measures one of the two runners (and the single UPDATE): at 10M rows
+# each measurement is a quarter of an hour or more.
 # --mysql-buffer-pool sets the MySQL/MariaDB server's innodb_buffer_pool_size
 # for the run (SET GLOBAL, given back on exit): a bare install has 128 MiB,
 # where RDS gives InnoDB three quarters of the instance's memory; at 10M rows

@@ -16,7 +16,7 @@
 //! ratios to the UPDATE and the peak RSS of this process, then the time
 //! breakdown of each measurement and the goals.
 //!
-//! Usage: `cargo run --release -p masking --example bench_masking -- [--rows N] [--engine mysql|postgres|both] [--keys int,uuid,composite] [--chunk-size N]`
+//! Usage: `cargo run --release -p masking --example bench_masking -- [--rows N] [--engine mysql|postgres|both] [--keys int,uuid,composite] [--chunk-size N] [--only in-place|rewrite]`
 //! Servers (sqlx connection URLs): `DMSR_TEST_MYSQL_URL` (default
 //! `mysql://root@127.0.0.1:3306`) and `DMSR_TEST_PG_URL` (default
 //! `postgres://postgres@127.0.0.1:5432`).
@@ -432,13 +432,24 @@ async fn bench_one(
     shape: Shape,
     rows: u64,
     chunk: u64,
+    only: Only,
 ) -> Result<(String, String), BoxErr> {
     let b = Bench::new(d, shape, rows, chunk).await?;
-    let (rewrite_s, rewrite_parts) = b.rewrite().await?;
-    let (runner_s, runner_parts) = b.in_place().await?;
+    let rewrite = match only {
+        Only::InPlace => None,
+        _ => Some(b.rewrite().await?),
+    };
+    let runner = match only {
+        Only::Rewrite => None,
+        _ => Some(b.in_place().await?),
+    };
     let single_s = b.single_update().await?;
     let live = format!("{}.bench", quote_ident(d, &b.places.live));
-    for table in [live.as_str(), "bench_runner"] {
+    let compared = [
+        rewrite.as_ref().map(|_| live.as_str()),
+        runner.as_ref().map(|_| "bench_runner"),
+    ];
+    for table in compared.into_iter().flatten() {
         let n = b.matching(table).await?;
         if n != rows {
             return Err(format!(
@@ -454,24 +465,53 @@ async fn bench_one(
     };
     let key = shape.name();
     let per_s = |s: f64| rows as f64 / s;
+    // A measurement left out by --only is shown as a dash.
+    let or_dash = |m: &Option<(f64, String)>, f: &dyn Fn(f64) -> String| {
+        m.as_ref().map_or("—".to_string(), |(s, _)| f(*s))
+    };
     let line = format!(
-        "| {engine} | {key} | {rows} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.1} MiB |",
-        per_s(rewrite_s),
-        per_s(runner_s),
+        "| {engine} | {key} | {rows} | {} | {} | {:.0} | {} | {} | {:.1} MiB |",
+        or_dash(&rewrite, &|s| format!("{:.0}", per_s(s))),
+        or_dash(&runner, &|s| format!("{:.0}", per_s(s))),
         per_s(single_s),
-        single_s / runner_s,
-        single_s / rewrite_s,
+        or_dash(&runner, &|s| format!("{:.2}", single_s / s)),
+        or_dash(&rewrite, &|s| format!("{:.2}", single_s / s)),
         peak_rss_kib() as f64 / 1024.0,
     );
-    let parts =
-        format!("{engine} {key}: {rewrite_parts}; {runner_parts}; single UPDATE {single_s:.2} s");
+    let parts: Vec<&str> = [&rewrite, &runner]
+        .into_iter()
+        .flatten()
+        .map(|(_, p)| p.as_str())
+        .collect();
+    let parts = format!(
+        "{engine} {key}: {}; single UPDATE {single_s:.2} s",
+        parts.join("; ")
+    );
     Ok((line, parts))
+}
+
+/// Which of the two runners to measure (the single UPDATE always is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Only {
+    Both,
+    InPlace,
+    Rewrite,
 }
 
 const HEADER: &str = "| engine | key | rows | rewrite rows/s | in-place rows/s | single UPDATE rows/s | in-place/UPDATE | rewrite/UPDATE | peak RSS |\n|---|---|---:|---:|---:|---:|---:|---:|---:|";
 
-fn parse_args() -> Result<(u64, u64, Vec<Dialect>, Vec<Shape>), BoxErr> {
+/// What the command line asks for.
+struct Args {
+    rows: u64,
+    chunk: u64,
+    engines: Vec<Dialect>,
+    shapes: Vec<Shape>,
+    only: Only,
+}
+
+fn parse_args() -> Result<Args, BoxErr> {
     let (mut rows, mut chunk) = (1_000_000, masking::rules::DEFAULT_CHUNK_SIZE);
+    let mut only = Only::Both;
     let mut engines = vec![Dialect::MySql, Dialect::Postgres];
     let mut shapes = Shape::ALL.to_vec();
     let mut args = std::env::args().skip(1);
@@ -496,22 +536,41 @@ fn parse_args() -> Result<(u64, u64, Vec<Dialect>, Vec<Shape>), BoxErr> {
                     .collect::<Option<_>>()
                     .ok_or("--keys takes a list of int, uuid, composite")?
             }
+            "--only" => {
+                only = match value.as_str() {
+                    "in-place" => Only::InPlace,
+                    "rewrite" => Only::Rewrite,
+                    _ => return Err("--only in-place|rewrite".into()),
+                }
+            }
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
     if !(1..=10_000_000).contains(&rows) {
         return Err("--rows must be 1..=10000000".into());
     }
-    Ok((rows, chunk, engines, shapes))
+    Ok(Args {
+        rows,
+        chunk,
+        engines,
+        shapes,
+        only,
+    })
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), BoxErr> {
-    let (rows, chunk, engines, shapes) = parse_args()?;
+    let Args {
+        rows,
+        chunk,
+        engines,
+        shapes,
+        only,
+    } = parse_args()?;
     let mut results = Vec::new();
     for d in engines {
         for &shape in &shapes {
-            let (line, parts) = bench_one(d, shape, rows, chunk)
+            let (line, parts) = bench_one(d, shape, rows, chunk, only)
                 .await
                 .map_err(|e| format!("{d:?} {}: {e}", shape.name()))?;
             eprintln!("{line}");
