@@ -386,13 +386,18 @@ pub(crate) async fn run_in_chunks<W: ChunkWork>(
         Some(s) => s,
         None => first_visit(log, conn, stmt).await?,
     };
+    if state.done {
+        // Whatever chunks it was done by (a step done before a deploy
+        // changed its chunk key is still done).
+        return Ok(true);
+    }
     match (stmt.key, &state.last_key, &state.cursor) {
         (_, None, None) => run_whole(log, conn, stmt, clock).await.map(|()| true),
         (ChunkKey::Int(pk), Some(_), None) => run_ranges(log, conn, stmt, pk, clock).await,
-        (ChunkKey::Keyset(cols), None, Some(c)) if state.done || fits(stmt.key, c) => {
+        (ChunkKey::Keyset(cols), None, Some(c)) if fits(stmt.key, c) => {
             run_keyset(log, conn, stmt, cols, clock).await
         }
-        (ChunkKey::Pages, None, Some(c)) if state.done || fits(stmt.key, c) => {
+        (ChunkKey::Pages, None, Some(c)) if fits(stmt.key, c) => {
             run_pages(log, conn, stmt, clock).await
         }
         _ => Err(MaskError::Schema {

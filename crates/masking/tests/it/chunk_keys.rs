@@ -687,3 +687,62 @@ async fn a_cursor_of_another_chunk_key_asks_for_a_new_run_mysql() {
 async fn a_cursor_of_another_chunk_key_asks_for_a_new_run_postgres() {
     a_cursor_of_another_chunk_key_asks_for_a_new_run(Dialect::Postgres).await;
 }
+
+/// A step done before the deploy is done whatever its stored cursor: the
+/// run goes on to the next step (here `keyless`, done, is given a cursor of
+/// another key; `unique_code` is not begun yet or half done).
+async fn a_done_step_stays_done_whatever_its_cursor(d: Dialect) {
+    let db = TestDb::new(d).await;
+    let here = default_schema(&db);
+    create_small(&db, &here).await;
+    let r = rules(SMALL_RULES);
+    db.begin("done-before-deploy").await;
+    let progress = db.control_table("table_progress");
+    let keyless = format!("mask:{here}.keyless");
+    let keyless_done =
+        format!("SELECT COUNT(*) FROM {progress} WHERE step = '{keyless}' AND done = 1");
+    let mut invocations = 0;
+    while db.count(&keyless_done).await == 0 {
+        let rep = db
+            .target
+            .run_with("done-before-deploy", &r, &salt(), far(), stop_after(1))
+            .await
+            .unwrap();
+        assert!(
+            matches!(rep.outcome, RunOutcome::Incomplete { .. }),
+            "{rep:?}"
+        );
+        invocations += 1;
+        assert!(invocations < 50, "keyless never done");
+    }
+    db.exec(&format!(
+        "UPDATE {progress} SET last_key = NULL, last_key_text = '{{\"keyset\":{{\"key\":[\"gone\"],\"after\":null}}}}' \
+         WHERE step = '{keyless}'"
+    ))
+    .await;
+    let (target, r, s) = (&db.target, &r, &salt());
+    let (rep, _) = until_complete(|| async move {
+        target
+            .run_with("done-before-deploy", r, s, far(), stop_after(3))
+            .await
+            .unwrap()
+    })
+    .await;
+    assert!(
+        rep.verification.as_ref().is_some_and(|v| v.passed),
+        "{rep:?}"
+    );
+    assert_masked_once(&db, &here, "keyless", KEYLESS, 97).await;
+    assert_masked_once(&db, &here, "unique_code", UNIQUE_CODE, 97).await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_done_step_stays_done_whatever_its_cursor_mysql() {
+    a_done_step_stays_done_whatever_its_cursor(Dialect::MySql).await;
+}
+
+#[tokio::test]
+async fn a_done_step_stays_done_whatever_its_cursor_postgres() {
+    a_done_step_stays_done_whatever_its_cursor(Dialect::Postgres).await;
+}
