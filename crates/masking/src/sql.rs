@@ -357,6 +357,9 @@ pub fn truncate_sql(d: Dialect, table: &TableRef) -> String {
     format!("TRUNCATE TABLE {}", table.quoted(d))
 }
 
+/// `col ~ pattern` / `col REGEXP pattern`. MySQL's `$` (PCRE and ICU) also
+/// matches before a final newline: callers that need the whole value check
+/// its length too.
 fn regex_match(d: Dialect, col: &str, pattern: &str) -> String {
     match d {
         // `(?-i)` turns case-insensitivity off in both PCRE (MariaDB) and ICU (MySQL 8).
@@ -388,14 +391,18 @@ fn only_lower_hex(e: &str) -> String {
 }
 
 /// `col` is `555-01DD-DDDD`. PostgreSQL: the fixed characters and the length
-/// by `LIKE`, then that only the two dashes are not digits (a third of the
+/// by `LIKE` on the value as text (without a `character(n)` column's
+/// padding), then that only the two dashes are not digits (a third of the
 /// cost of the regex, whose counted repetitions PostgreSQL runs slowly).
 fn phone_shape(d: Dialect, col: &str) -> String {
     match d {
-        Dialect::MySql => regex_match(d, col, "^555-01[0-9]{2}-[0-9]{4}$"),
-        Dialect::Postgres => {
-            format!("{col} LIKE '555-01__-____' AND translate({col}, '0123456789', '') = '--'")
-        }
+        Dialect::MySql => format!(
+            "CHAR_LENGTH({col}) = 13 AND {}",
+            regex_match(d, col, "^555-01[0-9]{2}-[0-9]{4}$")
+        ),
+        Dialect::Postgres => format!(
+            "{col}::text LIKE '555-01__-____' AND translate({col}, '0123456789', '') = '--'"
+        ),
     }
 }
 
@@ -433,18 +440,28 @@ pub fn violation_predicate(d: Dialect, strategy: &Strategy, col: &str) -> Option
     let not_null_and_not = |ok: String| format!("{col} IS NOT NULL AND NOT ({ok})");
     match strategy {
         Strategy::Hash { length } => Some(not_null_and_not(match d {
-            Dialect::MySql => regex_match(d, col, &format!("^[0-9a-f]{{{length}}}$")),
+            Dialect::MySql => format!(
+                "CHAR_LENGTH({col}) = {length} AND {}",
+                regex_match(d, col, &format!("^[0-9a-f]{{{length}}}$"))
+            ),
             // PostgreSQL's regex engine is slow on counted repetitions:
-            // check the length separately, then that no other character occurs.
-            Dialect::Postgres => {
-                format!("char_length({col}) = {length} AND {}", only_lower_hex(col))
-            }
+            // check the length separately, then that no other character
+            // occurs (in the value as text: a `character(n)` column's
+            // padding is not part of it).
+            Dialect::Postgres => format!(
+                "char_length({col}) = {length} AND {}",
+                only_lower_hex(&format!("{col}::text"))
+            ),
         })),
         Strategy::Email { domain, hex_length } => Some(not_null_and_not(match d {
-            Dialect::MySql => regex_match(
-                d,
-                col,
-                &format!("^[0-9a-f]{{{hex_length}}}@{}$", domain.replace('.', "\\.")),
+            Dialect::MySql => format!(
+                "CHAR_LENGTH({col}) = {} AND {}",
+                usize::from(*hex_length) + 1 + domain.chars().count(),
+                regex_match(
+                    d,
+                    col,
+                    &format!("^[0-9a-f]{{{hex_length}}}@{}$", domain.replace('.', "\\."))
+                )
             ),
             Dialect::Postgres => {
                 let suffix = format!("@{domain}");
@@ -1075,11 +1092,13 @@ mod tests {
         );
         assert_eq!(
             violation_predicate(Dialect::MySql, &e, "c").as_deref(),
-            Some("c IS NOT NULL AND NOT (c REGEXP '(?-i)^[0-9a-f]{24}@example\\\\.invalid$')")
+            Some(
+                "c IS NOT NULL AND NOT (CHAR_LENGTH(c) = 40 AND c REGEXP '(?-i)^[0-9a-f]{24}@example\\\\.invalid$')"
+            )
         );
         assert_eq!(
             violation_predicate(Dialect::MySql, &Strategy::Hash { length: 8 }, "c").as_deref(),
-            Some("c IS NOT NULL AND NOT (c REGEXP '(?-i)^[0-9a-f]{8}$')")
+            Some("c IS NOT NULL AND NOT (CHAR_LENGTH(c) = 8 AND c REGEXP '(?-i)^[0-9a-f]{8}$')")
         );
         assert_eq!(
             violation_predicate(Dialect::MySql, &Strategy::Null, "c").as_deref(),
