@@ -15,6 +15,7 @@
 
 use std::time::Instant;
 
+use masking::rules::Rules;
 use masking::{Dialect, RunOptions, RunOutcome, RunReport};
 
 use crate::common::*;
@@ -356,6 +357,15 @@ fn unique_code_chunks(d: Dialect, r: &RunReport) -> u64 {
     chunks
 }
 
+/// The next invocation of `run_id` fails permanently, with an error that
+/// says all of `phrases`.
+async fn refused(db: &TestDb, run_id: &str, r: &Rules, phrases: &[&str]) {
+    let e = db.target.run(run_id, r, &salt(), far()).await.unwrap_err();
+    assert!(e.is_permanent(), "{e}");
+    let message = e.to_string();
+    assert!(phrases.iter().all(|p| message.contains(p)), "{message}");
+}
+
 /// PostgreSQL: how many transactions the later chunks of a page cursor
 /// skip (its `skip_xids`).
 async fn skipped_xids(db: &TestDb, step: &str) -> usize {
@@ -596,18 +606,13 @@ async fn a_table_rewritten_between_chunks_fails_the_run_postgres() {
     assert!(masked > 0, "the first invocation masked rows");
 
     db.exec(&format!("VACUUM FULL {here}.big")).await;
-    let e = db
-        .target
-        .run("rewritten", &r, &salt(), far())
-        .await
-        .unwrap_err();
-    assert!(e.is_permanent(), "{e}");
-    let message = e.to_string();
-    assert!(
-        message.contains("was rewritten since its chunks started")
-            && message.contains("reload-target"),
-        "{message}"
-    );
+    refused(
+        &db,
+        "rewritten",
+        &r,
+        &["was rewritten since its chunks started", "reload-target"],
+    )
+    .await;
     assert_eq!(
         db.count(&format!(
             "SELECT COUNT(*) FROM {here}.big WHERE n > orig + 1"
@@ -662,18 +667,16 @@ async fn a_cursor_of_another_chunk_key_asks_for_a_new_run(d: Dialect) {
     let masked_sql = format!("SELECT COUNT(*) FROM {here}.unique_code WHERE n = orig + 1");
     let masked = db.count(&masked_sql).await;
 
-    let e = db
-        .target
-        .run("spans-a-deploy", &r, &salt(), far())
-        .await
-        .unwrap_err();
-    assert!(e.is_permanent(), "{e}");
-    let message = e.to_string();
-    assert!(
-        message.contains("its chunk key changed since the run started")
-            && message.contains("start a new run"),
-        "{message}"
-    );
+    refused(
+        &db,
+        "spans-a-deploy",
+        &r,
+        &[
+            "its chunk key changed since the run started",
+            "start a new run",
+        ],
+    )
+    .await;
     assert_eq!(db.count(&masked_sql).await, masked, "nothing written");
     db.cleanup().await;
 }
