@@ -321,6 +321,7 @@ impl Bench {
             "rewrite {spent:.2} s (copy {:.2} s, keys+indexes {:.2} s, verify {:.2} s, publish {:.2} s)",
             t.mask_seconds, t.build_seconds, t.verify_seconds, t.publish_seconds
         );
+        self.done(&parts);
         Ok((spent, parts))
     }
 
@@ -346,6 +347,7 @@ impl Bench {
             "in place {spent:.2} s (UPDATEs {:.2} s, verify {:.2} s)",
             t.mask_seconds, t.verify_seconds
         );
+        self.done(&parts);
         Ok((spent, parts))
     }
 
@@ -382,7 +384,9 @@ impl Bench {
         self.say("single UPDATE");
         let t0 = Instant::now();
         self.a.exec(&update_all_sql(d, &t, &sets)).await?;
-        Ok(t0.elapsed().as_secs_f64())
+        let spent = t0.elapsed().as_secs_f64();
+        self.done(&format!("single UPDATE {spent:.2} s"));
+        Ok(spent)
     }
 
     /// Rows of `table` whose masked values equal the single UPDATE's, joined
@@ -405,6 +409,12 @@ impl Bench {
 
     fn say(&self, what: &str) {
         eprintln!("[{:?} {}] {what}...", self.d, self.shape.name());
+    }
+
+    /// A measurement's seconds as soon as it ends, so a run stopped later
+    /// still shows them.
+    fn done(&self, parts: &str) {
+        eprintln!("[{:?} {}] {parts}", self.d, self.shape.name());
     }
 
     async fn drop_all(&self) -> Result<(), BoxErr> {
